@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { parseByteSize } from './byte-size.js';
+
+/** How a value arriving as an environment string is read before validation. */
+export type EnvKind = 'string' | 'number' | 'boolean' | 'json';
+
+export interface FieldSpec {
+  /** Environment variables, first one set wins (the seed's name first, aliases after). */
+  readonly env: readonly string[];
+  readonly envKind: EnvKind;
+  /** What a valid value looks like, for the one-line start-up error. */
+  readonly expect: string;
+  readonly schema: z.ZodType;
+}
+
+const listOf = (separator: string) =>
+  z.union([z.string(), z.array(z.string())]).transform((value) =>
+    (Array.isArray(value) ? value : value.split(separator)).map((item) => item.trim()).filter((item) => item.length > 0),
+  );
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+});
+
+const seconds = (max: number) => z.number().positive().max(max);
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = parseByteSize(value);
+  if (bytes === undefined) ctx.addIssue({ code: 'custom', message: 'not a size' });
+  return bytes ?? 0;
+});
+
+const field = (env: readonly string[], envKind: EnvKind, expect: string, schema: z.ZodType): FieldSpec => ({ env, envKind, expect, schema });
+
+/**
+ * Every top-level key of config.json, with the environment variables that override it.
+ * The seed's names (including its TEMPREATURE spelling) come first so existing deployments keep working.
+ */
+export const FIELDS = {
+  api_key: field(['APIKEY', 'OPENAI_API_KEY'], 'string', 'an upstream key, or several separated by "|"', listOf('|')),
+  access_token: field(['ACCESS_TOKEN'], 'string', 'a token, or several separated by ","', listOf(',')),
+  allow_origin: field(['ALLOW_ORIGIN'], 'string', '"*" or origins separated by "," (e.g. "https://a.example,https://b.example")', listOf(',')),
+  port: field(['PORT'], 'number', 'an integer from 0 to 65535', z.number().int().min(0).max(65535)),
+  host: field(['HOST'], 'string', 'an address to listen on, e.g. "0.0.0.0" or "127.0.0.1"', z.string().min(1)),
+  allow_anonymous: field(['ALLOW_ANONYMOUS'], 'boolean', 'true or false', z.boolean()),
+  bot_desc: field(['BOT_DESC'], 'string', 'text (the persona system message)', z.string()),
+  max_tokens: field(['MAX_TOKENS'], 'number', 'a positive integer', z.number().int().positive()),
+  model: field(['MODEL'], 'string', 'a model name, e.g. "gpt-4o-mini"', z.string().min(1)),
+  temperature: field(['TEMPREATURE', 'TEMPERATURE'], 'number', 'a number from 0 to 2', z.number().min(0).max(2)),
+  top_p: field(['TOP_P'], 'number', 'a number from 0 to 1', z.number().min(0).max(1)),
+  frequency_penalty: field(['FREQ'], 'number', 'a number from -2 to 2', z.number().min(-2).max(2)),
+  presence_penalty: field(['PRES'], 'number', 'a number from -2 to 2', z.number().min(-2).max(2)),
+  proxy: field(['PROXY'], 'string', 'an http:// or https:// proxy URL, or empty for none', z.union([z.literal(''), httpUrl])),
+  base_url: field(['BASE_URL', 'OPENAI_BASE_URL'], 'string', 'an http:// or https:// URL, e.g. "https://api.openai.com/v1"', httpUrl),
+  body_limit: field(['BODY_LIMIT'], 'string', 'a size in bytes, or with a unit such as "1MiB"', byteSize),
+  v1_body_limit: field(['V1_BODY_LIMIT'], 'string', 'a size in bytes, or with a unit such as "32MiB"', byteSize),
+  log_level: field(['LOG_LEVEL'], 'string', 'one of fatal, error, warn, info, debug, trace, silent', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
+  log_bodies: field(['LOG_BODIES'], 'boolean', 'true or false', z.boolean()),
+  connect_timeout: field(['CONNECT_TIMEOUT'], 'number', 'seconds, a positive number up to 600', seconds(600)),
+  first_byte_timeout: field(['FIRST_BYTE_TIMEOUT'], 'number', 'seconds, a positive number up to 3600', seconds(3600)),
+  idle_timeout: field(['IDLE_TIMEOUT'], 'number', 'seconds, a positive number up to 3600', seconds(3600)),
+  sse_keepalive: field(['SSE_KEEPALIVE'], 'number', 'seconds between ": keep-alive" comments, a positive number up to 3600', seconds(3600)),
+  model_alias: field(['MODEL_ALIAS'], 'json', 'an object mapping alias to model, e.g. {"gpt4": "gpt-4o"}', z.record(z.string().min(1), z.string().min(1))),
+  v1_defaults: field(['V1_DEFAULTS'], 'boolean', 'true or false', z.boolean()),
+} as const satisfies Record<string, FieldSpec>;
+
+export type FieldName = keyof typeof FIELDS;
+export const FIELD_NAMES = Object.keys(FIELDS) as FieldName[];

@@ -1,0 +1,194 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ChatDefaults, Config } from './config.js';
+import { DEFAULTS } from './defaults.js';
+import { FIELD_NAMES, FIELDS, type EnvKind, type FieldName, type FieldSpec } from './fields.js';
+import { jsonErrorOffset, lineAndColumn } from './json-error-offset.js';
+import { nearestName } from './near-miss.js';
+
+/** A configuration that cannot be used; its message is one line naming the key, its source and what is expected. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Defaults to process.env; tests pass their own. */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** From `--config PATH`; wins over CONFIG_FILE. */
+  configPath?: string;
+}
+
+type Source = { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'default' };
+
+function describeSource(key: string, source: Source): string {
+  if (source.kind === 'env') return `${source.name} (env var)`;
+  if (source.kind === 'file') return `"${key}" in ${source.file}`;
+  return `"${key}" (default)`;
+}
+
+function describeValue(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config error: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const offset = jsonErrorOffset(text);
+    const where = offset >= 0 ? `at ${lineAndColumn(text, offset)}` : (error as Error).message.replace(/\s+/g, ' ');
+    throw new ConfigError(`config error: ${path} is not valid JSON: syntax error ${where}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config error: ${path} must hold a JSON object ({"api_key": ...}), not ${Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function checkKnownKeys(file: Record<string, unknown>, path: string): void {
+  for (const key of Object.keys(file)) {
+    if (key in FIELDS) continue;
+    // Keys starting with "_" or "$" are comments or editor hints ("$schema").
+    if (key.startsWith('_') || key.startsWith('$')) continue;
+    const suggestion = nearestName(key, FIELD_NAMES);
+    throw new ConfigError(
+      `config error: unknown key "${key}" in ${path}${suggestion ? ` — did you mean "${suggestion}"?` : ` (known keys: ${FIELD_NAMES.join(', ')})`}`,
+    );
+  }
+}
+
+function coerceEnv(value: string, kind: EnvKind, name: string): unknown {
+  const trimmed = value.trim();
+  switch (kind) {
+    case 'string':
+      return value;
+    case 'number':
+      return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed) ? Number(trimmed) : value;
+    case 'boolean': {
+      const lower = trimmed.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+      if (['false', '0', 'no', 'off'].includes(lower)) return false;
+      return value;
+    }
+    case 'json':
+      try {
+        return JSON.parse(trimmed);
+      } catch {
+        throw new ConfigError(`config error: ${name} (env var) is not valid JSON: ${describeValue(value)}`);
+      }
+  }
+}
+
+/** The first non-empty variable of the field's names; empty variables count as unset, as in the seed. */
+function readEnv(key: FieldName, spec: FieldSpec, env: NodeJS.ProcessEnv): { name: string; value: unknown } | undefined {
+  const present = spec.env.filter((name) => env[name] !== undefined && env[name] !== '');
+  if (present.length === 0) return undefined;
+  const [first] = present as [string, ...string[]];
+  // TEMPREATURE and TEMPERATURE both set to different values is a mistake worth stopping for.
+  if (key === 'temperature' && present.length > 1 && env[present[0]!] !== env[present[1]!]) {
+    throw new ConfigError(`config error: TEMPREATURE and TEMPERATURE (env vars) are both set, to different values; keep one`);
+  }
+  return { name: first, value: coerceEnv(env[first]!, spec.envKind, first) };
+}
+
+/** Reads config.json (or CONFIG_FILE / --config), overlays environment variables, validates, freezes. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const explicitPath = options.configPath ?? (env.CONFIG_FILE ? env.CONFIG_FILE : undefined);
+  const path = resolve(cwd, explicitPath ?? 'config.json');
+  let file: Record<string, unknown> = {};
+  let configFile: string | undefined;
+  if (existsSync(path)) {
+    file = readConfigFile(path);
+    configFile = path;
+    checkKnownKeys(file, path);
+  } else if (explicitPath !== undefined) {
+    throw new ConfigError(`config error: config file ${path} does not exist (named by ${options.configPath ? '--config' : 'CONFIG_FILE'})`);
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const key of FIELD_NAMES) {
+    const spec: FieldSpec = FIELDS[key];
+    const fromEnv = readEnv(key, spec, env);
+    let source: Source;
+    let raw: unknown;
+    if (fromEnv) {
+      source = { kind: 'env', name: fromEnv.name };
+      raw = fromEnv.value;
+    } else if (file[key] !== undefined && file[key] !== null) {
+      source = { kind: 'file', file: path };
+      raw = file[key];
+    } else {
+      values[key] = DEFAULTS[key];
+      continue;
+    }
+    const result = spec.schema.safeParse(raw);
+    if (!result.success) {
+      throw new ConfigError(`config error: ${describeSource(key, source)} is ${describeValue(raw)}: expected ${spec.expect}`);
+    }
+    values[key] = result.data;
+  }
+  return buildConfig(values as ConfigValues, configFile);
+}
+
+type ConfigValues = { -readonly [K in keyof typeof DEFAULTS]: K extends 'api_key' | 'access_token' | 'allow_origin' ? string[] : (typeof DEFAULTS)[K] extends number ? number : (typeof DEFAULTS)[K] extends boolean ? boolean : (typeof DEFAULTS)[K] extends string ? string : Record<string, string> };
+
+function buildConfig(v: ConfigValues, configFile: string | undefined): Config {
+  const defaults: ChatDefaults = {
+    botDesc: v.bot_desc,
+    model: v.model,
+    maxTokens: v.max_tokens,
+    temperature: v.temperature,
+    topP: v.top_p,
+    frequencyPenalty: v.frequency_penalty,
+    presencePenalty: v.presence_penalty,
+  };
+  const origins = v.allow_origin;
+  const config: Config = {
+    configFile,
+    server: {
+      host: v.host,
+      port: v.port,
+      allowAnonymous: v.allow_anonymous,
+      bodyLimit: v.body_limit,
+      v1BodyLimit: v.v1_body_limit,
+    },
+    accessTokens: v.access_token,
+    allowOrigin: origins.length === 0 || origins.includes('*') ? '*' : origins,
+    defaults,
+    upstream: {
+      baseUrl: v.base_url.replace(/\/+$/, ''),
+      apiKeys: v.api_key,
+      proxy: v.proxy === '' ? undefined : v.proxy,
+      connectTimeoutMs: v.connect_timeout * 1000,
+      firstByteTimeoutMs: v.first_byte_timeout * 1000,
+      idleTimeoutMs: v.idle_timeout * 1000,
+    },
+    sseKeepaliveMs: v.sse_keepalive * 1000,
+    modelAlias: v.model_alias,
+    v1Defaults: v.v1_defaults,
+    log: { level: v.log_level as Config['log']['level'], bodies: v.log_bodies },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,59 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from './gateway-error.js';
+
+/** How a route answers errors: OpenAI's JSON shape, or the seed's `{code,data,msg}` envelope. */
+export type ErrorFormat = 'openai' | 'envelope';
+
+export function openAiErrorBody(error: GatewayError): string {
+  return JSON.stringify({ error: { message: error.message, type: error.type, param: error.param, code: error.code } });
+}
+
+export function envelopeErrorBody(error: GatewayError): string {
+  return JSON.stringify({ code: error.status, data: null, msg: error.message });
+}
+
+/** Maps Fastify's own errors (body parsing, limits) onto the catalogue; anything else is a bug. */
+export function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError('body_too_large', 'Request body is larger than the configured limit.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('invalid_content_type', 'Content-Type must be application/json.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatewayError('invalid_json', 'Request body is empty; expected a JSON object.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new GatewayError('invalid_json', `Request body is not valid JSON: ${fastifyError.message ?? ''}`.trim());
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatewayError('invalid_request', 'Content-Length does not match the body.');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError) {
+    return new GatewayError('invalid_json', `Request body is not valid JSON: ${error.message}`);
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new GatewayError('invalid_request', fastifyError.message ?? 'Bad request.', { status });
+  }
+  return new GatewayError('internal_error', 'Internal error; see the gateway log for this request id.', { cause: error });
+}
+
+export function errorFormatOf(request: FastifyRequest): ErrorFormat {
+  const configured = (request.routeOptions.config as { errorFormat?: ErrorFormat } | undefined)?.errorFormat;
+  if (configured) return configured;
+  const url = request.url;
+  return url.startsWith('/api/') || url.startsWith('/ai/') ? 'envelope' : 'openai';
+}
+
+/** The one place a GatewayError becomes an HTTP answer. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
+  if (error.headers) reply.headers(error.headers);
+  reply.header('content-type', 'application/json; charset=utf-8');
+  if (errorFormatOf(request) === 'envelope') {
+    // The seed answered every error with HTTP 200 and the real status inside the envelope.
+    return reply.code(200).send(envelopeErrorBody(error));
+  }
+  return reply.code(error.status).send(openAiErrorBody(error));
+}

@@ -1,0 +1,24 @@
+export type PersonaMode = 'prepend' | 'replace' | 'off';
+
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  [field: string]: unknown;
+}
+
+/**
+ * Puts the owner's persona into a conversation. `prepend` joins it before the caller's own
+ * system message (or adds one), `replace` drops the caller's system messages for it, `off`
+ * leaves the conversation as sent. Returns a new array; the caller's objects are not mutated.
+ */
+export function applyPersona(messages: readonly ChatMessage[], persona: string, mode: PersonaMode): ChatMessage[] {
+  if (mode === 'off' || persona === '') return [...messages];
+  if (mode === 'replace') {
+    return [{ role: 'system', content: persona }, ...messages.filter((message) => message.role !== 'system' && message.role !== 'developer')];
+  }
+  const first = messages[0];
+  if (first && first.role === 'system' && typeof first.content === 'string') {
+    return [{ ...first, content: `${persona}\n\n${first.content}` }, ...messages.slice(1)];
+  }
+  return [{ role: 'system', content: persona }, ...messages];
+}

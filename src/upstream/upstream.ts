@@ -1,0 +1,44 @@
+import { Pool, ProxyAgent, type Dispatcher } from 'undici';
+import { KeyRing } from './key-ring.js';
+
+export interface UpstreamOptions {
+  name: string;
+  baseUrl: string;
+  apiKeys: readonly string[];
+  proxy: string | undefined;
+  connectTimeoutMs: number;
+}
+
+/** One upstream provider: where it is, how to reach it (a keep-alive pool or a proxy), and its keys. */
+export class Upstream {
+  readonly name: string;
+  readonly origin: string;
+  /** Path prefix of the base URL without a trailing slash, e.g. `/v1`. */
+  readonly basePath: string;
+  readonly host: string;
+  readonly keys: KeyRing;
+  readonly dispatcher: Dispatcher;
+
+  constructor(options: UpstreamOptions) {
+    const url = new URL(options.baseUrl);
+    this.name = options.name;
+    this.origin = url.origin;
+    this.host = url.host;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.keys = new KeyRing(options.apiKeys);
+    const connect = { timeout: options.connectTimeoutMs };
+    this.dispatcher = options.proxy
+      ? new ProxyAgent({ uri: options.proxy, connect, proxyTls: connect, requestTls: connect })
+      : new Pool(url.origin, {
+          connect,
+          // Upstream keep-alive: reuse sockets across requests; OpenAI's edge keeps them ~60 s.
+          keepAliveTimeout: 30_000,
+          keepAliveMaxTimeout: 60_000,
+          pipelining: 1,
+        });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** One request as the fake OpenAI server received it. */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+  /** The body parsed as JSON, when it is JSON. */
+  json: Record<string, unknown> | undefined;
+  receivedAt: number;
+  /** Resolves when the client side of this request's connection is closed or the request aborted. */
+  closed: Promise<number>;
+}
+
+export type Handler = (request: RecordedRequest, response: ServerResponse, socket: Socket) => void | Promise<void>;
+
+export interface SseOptions {
+  delayMs?: number;
+  /** Delay before the first event, e.g. a slow first token. */
+  firstDelayMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function chatCompletion(model: string, content: string, usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }): Record<string, unknown> {
+  return {
+    id: 'chatcmpl-fake1',
+    object: 'chat.completion',
+    created: 1741570283,
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+    usage: { ...usage, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+  };
+}
+
+/** The chunks OpenAI streams for `content`, split into words, with the usage chunk when asked for. */
+export function chatStreamEvents(model: string, content: string, includeUsage: boolean, usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }): string[] {
+  const base = { id: 'chatcmpl-fake1', object: 'chat.completion.chunk', created: 1741570283, model };
+  const extra = includeUsage ? { usage: null } : {};
+  const events = [JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], ...extra })];
+  for (const piece of content.match(/\S+\s*/g) ?? []) {
+    events.push(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: piece }, logprobs: null, finish_reason: null }], ...extra }));
+  }
+  events.push(JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }], ...extra }));
+  if (includeUsage) events.push(JSON.stringify({ ...base, choices: [], usage }));
+  events.push('[DONE]');
+  return events;
+}
+
+export function completionStreamEvents(model: string, content: string, includeUsage: boolean): string[] {
+  const base = { id: 'cmpl-fake1', object: 'text_completion', created: 1741570283, model };
+  const events = (content.match(/\S+\s*/g) ?? []).map((piece) => JSON.stringify({ ...base, choices: [{ text: piece, index: 0, logprobs: null, finish_reason: null }] }));
+  if (includeUsage) events.push(JSON.stringify({ ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } }));
+  events.push('[DONE]');
+  return events;
+}
+
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  response.end(text);
+}
+
+export async function sendSse(response: ServerResponse, events: readonly string[], options: SseOptions = {}, headers: Record<string, string> = {}): Promise<void> {
+  response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+  response.flushHeaders();
+  if (options.firstDelayMs) await sleep(options.firstDelayMs);
+  for (const [index, data] of events.entries()) {
+    if (response.destroyed) return;
+    if (index > 0 && options.delayMs) await sleep(options.delayMs);
+    response.write(`data: ${data}\n\n`);
+  }
+  response.end();
+}
+
+export function openAiError(status: number, message: string, type: string, code: string | null): Record<string, unknown> {
+  return { error: { message, type, param: null, code } };
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 playing OpenAI. It records every request, answers like the
+ * API by default (chat, completions, embeddings, models, responses, transcriptions), and can be
+ * scripted to answer anything else: errors, slowness, hangs, resets.
+ */
+export class FakeUpstream {
+  readonly requests: RecordedRequest[] = [];
+  /** What the default chat handler answers. */
+  replyText = 'Hello from the fake upstream.';
+  private readonly scripted: Array<{ handler: Handler; remaining: number }> = [];
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+  private port = 0;
+
+  static async start(): Promise<FakeUpstream> {
+    const fake = new FakeUpstream();
+    await fake.listen();
+    return fake;
+  }
+
+  /** Base URL as a gateway would be configured with it: `http://127.0.0.1:PORT/v1`. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Sockets currently open to this server. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** The next `times` requests are answered by `handler` instead of the defaults. */
+  script(handler: Handler, times = 1): this {
+    this.scripted.push({ handler, remaining: times });
+    return this;
+  }
+
+  /** Answer the next request(s) with this status and body. */
+  failWith(status: number, body: unknown, headers: Record<string, string> = {}, times = 1): this {
+    return this.script((_request, response) => sendJson(response, status, body, headers), times);
+  }
+
+  last(): RecordedRequest {
+    const request = this.requests.at(-1);
+    if (!request) throw new Error('the fake upstream has received no request');
+    return request;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.scripted.length = 0;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async listen(): Promise<void> {
+    this.server = createServer((request, response) => void this.onRequest(request, response));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  private async onRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const socket = request.socket;
+    const closed = new Promise<number>((resolve) => {
+      const done = (): void => resolve(Date.now());
+      socket.once('close', done);
+      response.once('close', () => {
+        if (!response.writableFinished) done();
+      });
+    });
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+    } catch {
+      return;
+    }
+    const body = Buffer.concat(chunks);
+    let json: Record<string, unknown> | undefined;
+    if ((request.headers['content-type'] ?? '').includes('json') && body.length > 0) {
+      try {
+        json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        json = undefined;
+      }
+    }
+    const url = request.url ?? '/';
+    const recorded: RecordedRequest = { method: request.method ?? 'GET', url, path: url.split('?')[0]!, headers: request.headers, body, json, receivedAt: Date.now(), closed };
+    this.requests.push(recorded);
+    const script = this.scripted[0];
+    if (script) {
+      script.remaining -= 1;
+      if (script.remaining <= 0) this.scripted.shift();
+      await script.handler(recorded, response, socket);
+      return;
+    }
+    await this.answerByDefault(recorded, response);
+  }
+
+  private async answerByDefault(request: RecordedRequest, response: ServerResponse): Promise<void> {
+    const body = request.json ?? {};
+    const model = typeof body.model === 'string' ? body.model : 'gpt-4o-mini';
+    const stream = body.stream === true;
+    const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const headers = { 'x-request-id': `req_fake_${this.requests.length}`, 'openai-processing-ms': '42', 'x-ratelimit-remaining-requests': '99' };
+    switch (`${request.method} ${request.path}`) {
+      case 'POST /v1/chat/completions':
+        if (stream) return sendSse(response, chatStreamEvents(model, this.replyText, includeUsage), {}, headers);
+        return sendJson(response, 200, chatCompletion(model, this.replyText), headers);
+      case 'POST /v1/completions':
+        if (stream) return sendSse(response, completionStreamEvents(model, this.replyText, includeUsage), {}, headers);
+        return sendJson(response, 200, {
+          id: 'cmpl-fake1', object: 'text_completion', created: 1741570283, model,
+          choices: [{ text: this.replyText, index: 0, logprobs: null, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+        }, headers);
+      case 'POST /v1/embeddings':
+        return sendJson(response, 200, { object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], model, usage: { prompt_tokens: 4, total_tokens: 4 } }, headers);
+      case 'GET /v1/models':
+        return sendJson(response, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1, owned_by: 'openai' }, { id: 'gpt-4o', object: 'model', created: 1, owned_by: 'openai' }] }, headers);
+      case 'POST /v1/audio/transcriptions':
+        // Echo what arrived so a test can prove the upload was byte-exact.
+        return sendJson(response, 200, { text: `sha256:${createHash('sha256').update(request.body).digest('hex')} bytes:${request.body.length}` }, headers);
+      default:
+        return sendJson(response, 404, openAiError(404, `Unknown fake route ${request.method} ${request.path}`, 'invalid_request_error', null));
+    }
+  }
+}

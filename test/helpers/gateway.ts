@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { tempConfigDir } from './temp-config.js';
+
+export { tempConfigDir };
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = join(REPO_ROOT, 'bin', 'openai-api.js');
+
+export interface TestGateway {
+  url: string;
+  app: FastifyInstance;
+  config: Config;
+  /** Every log line the gateway wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  /** Every log line as raw text (for secret scans). */
+  logText(): string;
+  close(): Promise<void>;
+}
+
+/** The real gateway in this process, on a free loopback port, logging into memory. */
+export async function startTestGateway(env: Record<string, string>, fileConfig?: Record<string, unknown>): Promise<TestGateway> {
+  const cwd = tempConfigDir(fileConfig);
+  const config = loadConfig({ env: { HOST: '127.0.0.1', PORT: '0', ...env }, cwd });
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0));
+      callback();
+    },
+  });
+  const logger = createLogger(config.log.level === 'silent' ? 'info' : config.log.level, destination);
+  const app = await buildApp(config, { logger });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const logs: Array<Record<string, unknown>> = [];
+  return {
+    url,
+    app,
+    config,
+    get logs() {
+      logs.length = 0;
+      for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>);
+      return logs;
+    },
+    logText: () => lines.join('\n'),
+    close: () => app.close(),
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `openai-api` command to completion (or until timeoutMs, then kills it). */
+export function runCli(args: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? tempConfigDir(), env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The environment a spawned gateway sees: only PATH and what the test sets, so the developer's own variables cannot leak in. */
+export function cleanEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env };
+}
+
+export interface SpawnedGateway {
+  child: ChildProcess;
+  url: string;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code once the process ends. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the built gateway as its own process and waits for its "listening" log line. */
+export function spawnGateway(options: { env?: Record<string, string>; cwd?: string; args?: string[] } = {}): Promise<SpawnedGateway> {
+  const child = spawn(process.execPath, [BIN, ...(options.args ?? [])], { cwd: options.cwd ?? tempConfigDir(), env: cleanEnv({ HOST: '127.0.0.1', PORT: '0', ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`gateway did not start in time; stderr: ${stderr}; stdout: ${stdout}`));
+    }, 15_000);
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /"url":"(http:\/\/[^"]+)".*"msg":"openai-api listening"/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]!, stdout: () => stdout, stderr: () => stderr, exited });
+      }
+    });
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code} before listening; stderr: ${stderr}`));
+    });
+  });
+}
