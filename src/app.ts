@@ -10,6 +10,8 @@ import { logRequest } from './http/request-log.js';
 import type { Logger } from './observability/logger.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
+import { v1Routes } from './routes/v1.js';
+import { LogMeter } from './metering/log-meter.js';
 import { Upstream } from './upstream/upstream.js';
 
 export interface AppDeps {
@@ -67,6 +69,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   healthRoutes(app);
   apiChatRoutes(app, { config, auth, upstream });
+  v1Routes(app, { config, auth, upstream, meter: new LogMeter(deps.logger) });
   await app.ready();
   return app;
 }

@@ -1,3 +1,5 @@
+import type { KeyAttributes } from './key-entry.js';
+
 /** The gateway's whole configuration, parsed once at start-up and frozen. */
 export interface Config {
   /** The config file that was read, if any (for messages and reload). */
@@ -20,6 +22,9 @@ export interface Config {
     readonly baseUrl: string;
     readonly apiKeys: readonly string[];
     readonly proxy: string | undefined;
+    /** Sent upstream as OpenAI-Organization / OpenAI-Project when set. */
+    readonly organization: string | undefined;
+    readonly project: string | undefined;
     readonly connectTimeoutMs: number;
     readonly firstByteTimeoutMs: number;
     readonly idleTimeoutMs: number;
@@ -27,6 +32,17 @@ export interface Config {
   readonly sseKeepaliveMs: number;
   readonly modelAlias: Readonly<Record<string, string>>;
   readonly v1Defaults: boolean;
+  /** `sqlite:./data/openai-api.sqlite` by default, or a postgres:// URL. */
+  readonly databaseUrl: string;
+  /** App keys declared in config.json, secrets resolved (from `key` or `key_env`). */
+  readonly keys: readonly ConfiguredKey[];
+  /** Empty: the admin API is off. */
+  readonly adminToken: string;
+  /** USD per 1M tokens, merged over the shipped price table. */
+  readonly prices: Readonly<Record<string, { input: number; cachedInput?: number; output?: number }>>;
+  /** Serve without metering when the usage database is down (default: fail closed with 503). */
+  readonly failOpen: boolean;
+  readonly usageFlushIntervalMs: number;
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly bodies: boolean;
@@ -41,4 +57,10 @@ export interface ChatDefaults {
   readonly topP: number;
   readonly frequencyPenalty: number;
   readonly presencePenalty: number;
+}
+
+/** A key from config.json: its attributes as written, plus the secret. */
+export interface ConfiguredKey extends KeyAttributes {
+  readonly name: string;
+  readonly secret: string;
 }

@@ -1,3 +1,5 @@
+import type { KeyEntry } from './key-entry.js';
+
 /** Defaults as the seed documents them, except the model (text-davinci-003 is retired). */
 export const DEFAULTS = {
   api_key: [] as string[],
@@ -24,5 +26,13 @@ export const DEFAULTS = {
   idle_timeout: 60,
   sse_keepalive: 15,
   model_alias: {} as Record<string, string>,
+  openai_organization: '',
+  openai_project: '',
   v1_defaults: false,
+  database_url: 'sqlite:./data/openai-api.sqlite',
+  keys: [] as KeyEntry[],
+  admin_token: '',
+  prices: {} as Record<string, { input: number; cached_input?: number; output?: number }>,
+  fail_open: false,
+  usage_flush_interval: 1,
 } as const;

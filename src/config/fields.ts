@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseByteSize } from './byte-size.js';
+import { keyEntrySchema } from './key-entry.js';
 
 /** How a value arriving as an environment string is read before validation. */
 export type EnvKind = 'string' | 'number' | 'boolean' | 'json';
@@ -65,7 +66,15 @@ export const FIELDS = {
   idle_timeout: field(['IDLE_TIMEOUT'], 'number', 'seconds, a positive number up to 3600', seconds(3600)),
   sse_keepalive: field(['SSE_KEEPALIVE'], 'number', 'seconds between ": keep-alive" comments, a positive number up to 3600', seconds(3600)),
   model_alias: field(['MODEL_ALIAS'], 'json', 'an object mapping alias to model, e.g. {"gpt4": "gpt-4o"}', z.record(z.string().min(1), z.string().min(1))),
+  openai_organization: field(['OPENAI_ORGANIZATION', 'OPENAI_ORG_ID'], 'string', 'an organization id such as "org-..."', z.string()),
+  openai_project: field(['OPENAI_PROJECT', 'OPENAI_PROJECT_ID'], 'string', 'a project id such as "proj_..."', z.string()),
   v1_defaults: field(['V1_DEFAULTS'], 'boolean', 'true or false', z.boolean()),
+  database_url: field(['DATABASE_URL'], 'string', 'sqlite:./path.sqlite, sqlite::memory: or postgres://user@host:5432/db', z.string().regex(/^(sqlite:|postgres(ql)?:\/\/|[^:]+\.(sqlite|db)$)/)),
+  keys: field(['KEYS'], 'json', 'an array of app keys ({"name", "key" or "key_env", limits…})', z.array(keyEntrySchema)),
+  admin_token: field(['ADMIN_TOKEN'], 'string', 'a token of at least 16 characters (empty turns the admin API off)', z.union([z.literal(''), z.string().min(16)])),
+  prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "output"} in USD per 1M tokens', z.record(z.string().min(1), z.object({ input: z.number().min(0), cached_input: z.number().min(0).optional(), output: z.number().min(0).optional() }).strict())),
+  fail_open: field(['FAIL_OPEN'], 'boolean', 'true or false', z.boolean()),
+  usage_flush_interval: field(['USAGE_FLUSH_INTERVAL'], 'number', 'seconds, a positive number up to 60', z.number().positive().max(60)),
 } as const satisfies Record<string, FieldSpec>;
 
 export type FieldName = keyof typeof FIELDS;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ChatDefaults, Config } from './config.js';
+import type { ChatDefaults, Config, ConfiguredKey } from './config.js';
+import type { KeyEntry } from './key-entry.js';
 import { DEFAULTS } from './defaults.js';
 import { FIELD_NAMES, FIELDS, type EnvKind, type FieldName, type FieldSpec } from './fields.js';
 import { jsonErrorOffset, lineAndColumn } from './json-error-offset.js';
@@ -67,6 +68,22 @@ function checkKnownKeys(file: Record<string, unknown>, path: string): void {
       `config error: unknown key "${key}" in ${path}${suggestion ? ` — did you mean "${suggestion}"?` : ` (known keys: ${FIELD_NAMES.join(', ')})`}`,
     );
   }
+}
+
+/** One line for a failed field; nested fields (keys[2].rpm) name their path and zod's reason. */
+function describeIssue(key: string, source: Source, raw: unknown, spec: FieldSpec, issue: { path: PropertyKey[]; message: string } | undefined): string {
+  if (!issue || issue.path.length === 0 || typeof raw !== 'object' || raw === null) {
+    return `config error: ${describeSource(key, source)} is ${describeValue(raw)}: expected ${spec.expect}`;
+  }
+  let path = key;
+  let value: unknown = raw;
+  for (const part of issue.path) {
+    path += typeof part === 'number' ? `[${part}]` : `.${String(part)}`;
+    value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[part] : undefined;
+  }
+  const where = source.kind === 'env' ? `${path} in ${source.name} (env var)` : source.kind === 'file' ? `"${path}" in ${source.file}` : `"${path}"`;
+  const shown = value === undefined ? 'missing' : `is ${describeValue(value)}`;
+  return `config error: ${where} ${shown}: ${issue.message}`;
 }
 
 function coerceEnv(value: string, kind: EnvKind, name: string): unknown {
@@ -136,17 +153,31 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       continue;
     }
     const result = spec.schema.safeParse(raw);
-    if (!result.success) {
-      throw new ConfigError(`config error: ${describeSource(key, source)} is ${describeValue(raw)}: expected ${spec.expect}`);
-    }
+    if (!result.success) throw new ConfigError(describeIssue(key, source, raw, spec, result.error.issues[0]));
     values[key] = result.data;
   }
-  return buildConfig(values as ConfigValues, configFile);
+  return buildConfig(values as ConfigValues, configFile, env);
 }
 
-type ConfigValues = { -readonly [K in keyof typeof DEFAULTS]: K extends 'api_key' | 'access_token' | 'allow_origin' ? string[] : (typeof DEFAULTS)[K] extends number ? number : (typeof DEFAULTS)[K] extends boolean ? boolean : (typeof DEFAULTS)[K] extends string ? string : Record<string, string> };
+/** The validated values, one per field, before they are shaped into Config. */
+type ConfigValues = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends readonly string[] ? string[] : (typeof DEFAULTS)[K] extends number ? number : (typeof DEFAULTS)[K] extends boolean ? boolean : (typeof DEFAULTS)[K] extends string ? string : (typeof DEFAULTS)[K] };
 
-function buildConfig(v: ConfigValues, configFile: string | undefined): Config {
+/** Resolves each configured key's secret (`key`, or the variable named by `key_env`) and checks names are unique. */
+function resolveKeys(entries: readonly KeyEntry[], env: NodeJS.ProcessEnv): ConfiguredKey[] {
+  const seen = new Set<string>();
+  return entries.map((entry, index) => {
+    if (seen.has(entry.name)) throw new ConfigError(`config error: keys[${index}].name "${entry.name}" is used twice; key names must be unique`);
+    seen.add(entry.name);
+    const { key, key_env: keyEnv, ...attributes } = entry;
+    const secret = key ?? (keyEnv ? env[keyEnv] : undefined);
+    if (secret === undefined || secret.length < 16) {
+      throw new ConfigError(`config error: keys[${index}] ("${entry.name}") names key_env ${keyEnv}, which is ${secret === undefined ? 'not set' : 'shorter than 16 characters'}`);
+    }
+    return { ...attributes, name: entry.name, secret };
+  });
+}
+
+function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJS.ProcessEnv): Config {
   const defaults: ChatDefaults = {
     botDesc: v.bot_desc,
     model: v.model,
@@ -173,6 +204,8 @@ function buildConfig(v: ConfigValues, configFile: string | undefined): Config {
       baseUrl: v.base_url.replace(/\/+$/, ''),
       apiKeys: v.api_key,
       proxy: v.proxy === '' ? undefined : v.proxy,
+      organization: v.openai_organization === '' ? undefined : v.openai_organization,
+      project: v.openai_project === '' ? undefined : v.openai_project,
       connectTimeoutMs: v.connect_timeout * 1000,
       firstByteTimeoutMs: v.first_byte_timeout * 1000,
       idleTimeoutMs: v.idle_timeout * 1000,
@@ -180,6 +213,12 @@ function buildConfig(v: ConfigValues, configFile: string | undefined): Config {
     sseKeepaliveMs: v.sse_keepalive * 1000,
     modelAlias: v.model_alias,
     v1Defaults: v.v1_defaults,
+    databaseUrl: v.database_url,
+    keys: resolveKeys(v.keys, env),
+    adminToken: v.admin_token,
+    prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, { input: p.input, cachedInput: p.cached_input, output: p.output }])),
+    failOpen: v.fail_open,
+    usageFlushIntervalMs: v.usage_flush_interval * 1000,
     log: { level: v.log_level as Config['log']['level'], bodies: v.log_bodies },
   };
   return deepFreeze(config);

@@ -9,7 +9,7 @@ import { hijackForStream, SSE_HEADERS, writeChunk } from '../http/sse-response.j
 import { validateBody } from '../http/validate.js';
 import { apiChatBody, buildUpstreamChat, type UpstreamChatRequest } from '../policy/api-chat-request.js';
 import { resolveAlias } from '../policy/model-rules.js';
-import { SseDecoder } from '../streaming/sse-decoder.js';
+import { SseDecoder, type SseEvent } from '../streaming/sse-decoder.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import { sendUpstream } from '../upstream/send.js';
@@ -103,8 +103,12 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
     let answer = '';
     let failure: GatewayError | undefined;
     try {
-      for await (const chunk of response.body) {
-        for (const event of decoder.push(chunk as Buffer)) {
+      const chunks = async function* (): AsyncGenerator<SseEvent[]> {
+        for await (const chunk of response.body) yield decoder.push(chunk as Buffer);
+        yield decoder.end();
+      };
+      for await (const events of chunks()) {
+        for (const event of events) {
           if (event.data === '[DONE]') continue;
           let parsed: unknown;
           try {

@@ -1,0 +1,32 @@
+import type { Usage } from '../streaming/usage.js';
+
+/** Whether token counts came from the upstream, were estimated by us (a stream cut early), or are unknown. */
+export type UsageSource = 'upstream' | 'estimated' | 'none';
+
+/** One finished request, as metering records it. */
+export interface UsageEvent {
+  requestId: string;
+  time: Date;
+  /** App key id, when the caller used one. */
+  keyId: string | undefined;
+  /** Caller name safe to store: a key name, `access_token#N` or `anonymous`. */
+  caller: string;
+  route: string;
+  model: string | undefined;
+  upstream: string | undefined;
+  status: number;
+  usage: Usage | undefined;
+  usageSource: UsageSource;
+  latencyMs: number;
+  ttfbMs: number | undefined;
+  aborted: boolean;
+  errorCode: string | undefined;
+}
+
+/** Where finished requests go. `record` must never block or throw on the request path. */
+export interface Meter {
+  record(event: UsageEvent): void;
+  /** Writes out everything recorded so far. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

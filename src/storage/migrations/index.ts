@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import { initial } from './0001-initial.js';
+
+/**
+ * Every migration, keyed by the name recorded in `kysely_migration`. A static map rather than
+ * Kysely's FileMigrationProvider so it works unchanged from `dist/` and in bundles.
+ * Names sort in apply order; never rename or edit an applied entry, add a new one.
+ */
+export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
+  '0001_initial': initial,
+});

@@ -1,0 +1,65 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Column types as both drivers return them. Representation choices, kept portable on purpose:
+ * - timestamps are ISO-8601 UTC strings from `Date#toISOString()` (`2025-01-31T12:00:00.000Z`)
+ *   in `text` columns: fixed width, so string order is time order and `substr(ts, 1, 10)` is
+ *   the UTC day on both SQLite and PostgreSQL (even under a locale collation: the punctuation
+ *   sits at the same positions in every value, so only the digits decide);
+ * - booleans are integers 0/1 (SQLite has no boolean type);
+ * - JSON values are `text` holding `JSON.stringify` output (parsed in the repositories);
+ * - `bigint` columns come back as numbers: `database.ts` installs an int8 parser on the pg pool.
+ */
+export interface AppKeysTable {
+  id: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  source: string;
+  created_at: string;
+  updated_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  enabled: Generated<number>;
+  models: string | null;
+  rpm: number | null;
+  tpm: number | null;
+  rpd: number | null;
+  budget_tokens: number | null;
+  budget_usd: number | null;
+  budget_period: string | null;
+  bot_desc: string | null;
+  persona_mode: string | null;
+  defaults: string | null;
+  max_tokens_ceiling: number | null;
+  allow_origin: string | null;
+  metadata: string | null;
+}
+
+export interface UsageRecordsTable {
+  id: Generated<number>;
+  ts: string;
+  request_id: string;
+  key_id: string | null;
+  key_name: string | null;
+  route: string;
+  model: string | null;
+  upstream: string | null;
+  status: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  cost_usd: number | null;
+  latency_ms: number;
+  ttfb_ms: number | null;
+  aborted: number;
+  usage_source: string;
+  error_code: string | null;
+}
+
+export interface Schema {
+  app_keys: AppKeysTable;
+  usage_records: UsageRecordsTable;
+}
