@@ -36,8 +36,8 @@ export interface Config {
   readonly databaseUrl: string;
   /** App keys declared in config.json, secrets resolved (from `key` or `key_env`). */
   readonly keys: readonly ConfiguredKey[];
-  /** Empty: the admin API is off. */
-  readonly adminToken: string;
+  /** The admin API: off when the token is empty; its own listener, loopback unless admin_host says otherwise. */
+  readonly admin: { readonly token: string; readonly host: string; readonly port: number };
   /** USD per 1M tokens, merged over the shipped price table. */
   readonly prices: Readonly<Record<string, { input: number; cachedInput?: number; output?: number }>>;
   /** Serve without metering when the usage database is down (default: fail closed with 503). */

@@ -32,6 +32,8 @@ export const DEFAULTS = {
   database_url: 'sqlite:./data/openai-api.sqlite',
   keys: [] as KeyEntry[],
   admin_token: '',
+  admin_host: '127.0.0.1',
+  admin_port: 8081,
   prices: {} as Record<string, { input: number; cached_input?: number; output?: number }>,
   fail_open: false,
   usage_flush_interval: 1,

@@ -72,6 +72,8 @@ export const FIELDS = {
   database_url: field(['DATABASE_URL'], 'string', 'sqlite:./path.sqlite, sqlite::memory: or postgres://user@host:5432/db', z.string().regex(/^(sqlite:|postgres(ql)?:\/\/|[^:]+\.(sqlite|db)$)/)),
   keys: field(['KEYS'], 'json', 'an array of app keys ({"name", "key" or "key_env", limits…})', z.array(keyEntrySchema)),
   admin_token: field(['ADMIN_TOKEN'], 'string', 'a token of at least 16 characters (empty turns the admin API off)', z.union([z.literal(''), z.string().min(16)])),
+  admin_host: field(['ADMIN_HOST'], 'string', 'an address for the admin API to listen on (default 127.0.0.1)', z.string().min(1)),
+  admin_port: field(['ADMIN_PORT'], 'number', 'an integer from 0 to 65535', z.number().int().min(0).max(65535)),
   prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "output"} in USD per 1M tokens', z.record(z.string().min(1), z.object({ input: z.number().min(0), cached_input: z.number().min(0).optional(), output: z.number().min(0).optional() }).strict())),
   fail_open: field(['FAIL_OPEN'], 'boolean', 'true or false', z.boolean()),
   usage_flush_interval: field(['USAGE_FLUSH_INTERVAL'], 'number', 'seconds, a positive number up to 60', z.number().positive().max(60)),

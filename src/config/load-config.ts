@@ -215,7 +215,7 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
     v1Defaults: v.v1_defaults,
     databaseUrl: v.database_url,
     keys: resolveKeys(v.keys, env),
-    adminToken: v.admin_token,
+    admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port },
     prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, { input: p.input, cachedInput: p.cached_input, output: p.output }])),
     failOpen: v.fail_open,
     usageFlushIntervalMs: v.usage_flush_interval * 1000,
