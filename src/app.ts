@@ -1,48 +1,62 @@
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Authenticator } from './auth/authenticator.js';
+import type { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config/index.js';
 import { GatewayError, sendError, toGatewayError } from './errors/index.js';
-import { answerPreflight, applyCors, originPolicy } from './http/cors.js';
+import { answerPreflight, applyCors, type OriginPolicy } from './http/cors.js';
 import { newRequestContext } from './http/request-context.js';
 import { requestIdFor } from './http/request-id.js';
-import { logRequest } from './http/request-log.js';
+import type { RequestFinisher } from './metering/finish-request.js';
+import type { PriceTable } from './metering/pricing.js';
 import type { Logger } from './observability/logger.js';
+import type { Admission } from './policy/admission.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
 import { v1Routes } from './routes/v1.js';
-import { LogMeter } from './metering/log-meter.js';
-import { Upstream } from './upstream/upstream.js';
+import type { UpstreamClient } from './upstream/client.js';
 
 export interface AppDeps {
   logger: Logger;
+  auth: Authenticator;
+  admission: Admission;
+  upstreams: UpstreamClient;
+  prices: PriceTable;
+  finish: RequestFinisher;
+  cors: OriginPolicy;
 }
 
-/** The whole gateway as a Fastify instance, not listening yet (tests and main both start it). */
-export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+/** Fastify with the gateway's request id, error rendering and logging conventions; routes are added by the caller. */
+export function baseServer(logger: Logger, bodyLimit: number): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger with extra fields; Fastify's generics would otherwise leak it everywhere.
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     disableRequestLogging: true,
     genReqId: requestIdFor,
-    bodyLimit: config.server.bodyLimit,
+    bodyLimit,
     return503OnClosing: true,
   });
-
-  const cors = originPolicy(config.allowOrigin);
-  const auth = new Authenticator(config.accessTokens);
-  const upstream = new Upstream({
-    name: 'default',
-    baseUrl: config.upstream.baseUrl,
-    apiKeys: config.upstream.apiKeys,
-    proxy: config.upstream.proxy,
-    connectTimeoutMs: config.upstream.connectTimeoutMs,
-  });
-  app.addHook('onClose', async () => upstream.close());
-
-  // The root scope speaks JSON only (/api/chat); /v1 installs its own raw parsers.
+  // The root scope speaks JSON only; /v1 installs its own raw parsers.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('ctx', null as never);
+  app.setErrorHandler((error, request, reply) => {
+    const gatewayError = toGatewayError(error);
+    if (gatewayError.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');
+    if (request.ctx) {
+      request.ctx.errorCode = gatewayError.code;
+      request.ctx.errorStatus = gatewayError.status;
+    }
+    return sendError(request, reply, gatewayError);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    sendError(request, reply, new GatewayError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`));
+  });
+  return app;
+}
+
+/** The whole public gateway as a Fastify instance, not listening yet (tests and main both start it). */
+export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const app = baseServer(deps.logger, config.server.bodyLimit);
+  const { cors, finish } = deps;
   app.addHook('onRequest', (request, reply, done) => {
     request.ctx = newRequestContext(performance.now());
     reply.header('x-request-id', request.id);
@@ -53,23 +67,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     applyCors(request, reply, cors);
     done();
   });
+  // Replies Fastify sends itself (errors, /api/chat JSON); hijacked streams finish in their route.
   app.addHook('onResponse', (request, reply, done) => {
-    logRequest(request, reply.statusCode);
+    if (!request.ctx.hijacked) finish(request, request.ctx.errorStatus ?? reply.statusCode);
     done();
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const gatewayError = toGatewayError(error);
-    if (gatewayError.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');
-    return sendError(request, reply, gatewayError);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    sendError(request, reply, new GatewayError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`));
-  });
-
   healthRoutes(app);
-  apiChatRoutes(app, { config, auth, upstream });
-  v1Routes(app, { config, auth, upstream, meter: new LogMeter(deps.logger) });
+  const routeDeps = { config, auth: deps.auth, upstreams: deps.upstreams, admission: deps.admission, prices: deps.prices, finish };
+  apiChatRoutes(app, routeDeps);
+  v1Routes(app, routeDeps);
   await app.ready();
   return app;
 }

@@ -1,59 +1,72 @@
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app.js';
 import { loadConfig, type Config, type LoadConfigOptions } from './config/index.js';
+import { ConfigError } from './config/load-config.js';
 import { assertSafeToListen } from './config/safety.js';
+import { createGateway, type Gateway } from './gateway.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { StorageError } from './storage/storage-error.js';
 
 export interface RunningGateway {
-  app: FastifyInstance;
+  gateway: Gateway;
   config: Config;
   logger: Logger;
   /** The address actually bound (port 0 picks a free one). */
   url: string;
+  adminUrl: string | undefined;
   close(): Promise<void>;
 }
 
-/** Load config → build app → listen. Throws ConfigError (one line) when the configuration is unusable. */
+/**
+ * Load config → open storage → build → listen. Throws ConfigError (one line) when the
+ * configuration or the database is unusable.
+ */
 export async function startGateway(options: LoadConfigOptions = {}): Promise<RunningGateway> {
   const config = loadConfig(options);
-  assertSafeToListen(config, config.accessTokens.length > 0);
   const logger = createLogger(config.log.level);
-  const app = await buildApp(config, { logger });
-  const url = await app.listen({ host: config.server.host, port: config.server.port });
-  logger.info(
-    {
-      url,
-      upstream: config.upstream.baseUrl,
-      upstream_keys: config.upstream.apiKeys.length,
-      access_tokens: config.accessTokens.length,
-      config_file: config.configFile ?? null,
-    },
-    'openai-api listening',
-  );
-  if (config.upstream.apiKeys.length === 0) logger.warn('no api_key is configured: requests go upstream without a key');
-  return {
-    app,
-    config,
-    logger,
-    url,
-    close: async () => {
-      await app.close();
+  let gateway: Gateway;
+  try {
+    gateway = await createGateway(config, logger);
+  } catch (error) {
+    if (error instanceof StorageError) throw new ConfigError(`storage error: ${error.message}`);
+    throw error;
+  }
+  try {
+    assertSafeToListen(config, config.accessTokens.length > 0 || gateway.keyStore.size > 0);
+    const url = await gateway.app.listen({ host: config.server.host, port: config.server.port });
+    const adminUrl = gateway.admin ? await gateway.admin.listen({ host: config.admin.host, port: config.admin.port }) : undefined;
+    logger.info(
+      {
+        url,
+        admin_url: adminUrl ?? null,
+        upstream: config.upstream.baseUrl,
+        upstream_keys: config.upstream.apiKeys.length,
+        access_tokens: config.accessTokens.length,
+        app_keys: gateway.keyStore.size,
+        config_file: config.configFile ?? null,
+      },
+      'openai-api listening',
+    );
+    if (config.upstream.apiKeys.length === 0) logger.warn('no api_key is configured: requests go upstream without a key');
+    return { gateway, config, logger, url, adminUrl, close: async () => {
+      await gateway.close();
       logger.flush();
-    },
-  };
+    } };
+  } catch (error) {
+    await gateway.close();
+    throw error;
+  }
 }
 
-/** Stops accepting on SIGTERM/SIGINT, lets in-flight requests finish, then exits 0. */
-export function closeOnSignals(gateway: RunningGateway): void {
+/** Stops accepting on SIGTERM/SIGINT, lets in-flight requests finish, flushes usage, then exits 0. */
+export function closeOnSignals(running: RunningGateway): void {
   let closing = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (closing) return;
     closing = true;
-    gateway.logger.info({ signal }, 'shutting down');
-    gateway.close().then(
+    running.logger.info({ signal }, 'shutting down');
+    running.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        gateway.logger.error({ err: error }, 'shutdown failed');
+        running.logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },
     );

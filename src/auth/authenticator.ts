@@ -1,39 +1,69 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors/index.js';
 import { AccessTokens } from './access-tokens.js';
+import type { AppKey } from './app-key.js';
 import { presentedKey } from './bearer.js';
+import { hashKeySecret } from './key-secret.js';
+import type { KeyStore } from './key-store.js';
 
 /** Who is calling, as far as limits, metering and logs are concerned. */
-export interface Caller {
-  readonly kind: 'anonymous' | 'access_token';
-  /** A name safe to log: never the secret itself. */
-  readonly name: string;
-}
+export type Caller =
+  | { readonly kind: 'anonymous'; readonly name: string; readonly key: undefined }
+  | { readonly kind: 'access_token'; readonly name: string; readonly key: undefined }
+  | { readonly kind: 'app_key'; readonly name: string; readonly key: AppKey };
 
-const ANONYMOUS: Caller = Object.freeze({ kind: 'anonymous', name: 'anonymous' });
+const ANONYMOUS: Caller = Object.freeze({ kind: 'anonymous', name: 'anonymous', key: undefined });
 
-/** Checks the caller's key against the seed's access tokens; with none configured, everyone is anonymous. */
+const invalidKey = (): GatewayError => new GatewayError('invalid_api_key', 'Invalid key: it is not known to this gateway.');
+
+/**
+ * Checks the caller's key: the seed's access tokens (unrestricted), then app keys by the
+ * SHA-256 of the secret. With neither configured, everyone is anonymous, as in the seed.
+ */
 export class Authenticator {
   private readonly tokens: AccessTokens;
-  private readonly callers: readonly Caller[];
+  private readonly tokenCallers: readonly Caller[];
 
-  constructor(accessTokens: readonly string[]) {
+  constructor(
+    accessTokens: readonly string[],
+    private readonly keys: KeyStore | undefined,
+    private readonly now: () => number = Date.now,
+  ) {
     this.tokens = new AccessTokens(accessTokens);
-    this.callers = accessTokens.map((_, index) => Object.freeze({ kind: 'access_token' as const, name: `access_token#${index + 1}` }));
+    this.tokenCallers = accessTokens.map((_, index) => Object.freeze({ kind: 'access_token' as const, name: `access_token#${index + 1}`, key: undefined }));
   }
 
   get anonymous(): boolean {
-    return this.tokens.size === 0;
+    return this.tokens.size === 0 && (this.keys === undefined || this.keys.size === 0);
   }
 
-  authenticate(headers: IncomingHttpHeaders): Caller {
+  authenticate(headers: IncomingHttpHeaders): Caller | Promise<Caller> {
     if (this.anonymous) return ANONYMOUS;
-    const key = presentedKey(headers);
-    if (key === undefined) {
-      throw new GatewayError('missing_api_key', 'Missing key: send "Authorization: Bearer <your access token>".');
+    const secret = presentedKey(headers);
+    if (secret === undefined) {
+      throw new GatewayError('missing_api_key', 'Missing key: send "Authorization: Bearer <your key>".');
     }
-    const index = this.tokens.match(key);
-    if (index < 0) throw new GatewayError('invalid_api_key', 'Invalid key: the access token is not known to this gateway.');
-    return this.callers[index]!;
+    if (this.tokens.size > 0) {
+      const index = this.tokens.match(secret);
+      if (index >= 0) return this.tokenCallers[index]!;
+    }
+    if (!this.keys) throw invalidKey();
+    const found = this.keys.lookup(hashKeySecret(secret));
+    if (found instanceof Promise) {
+      return found.then(
+        (key) => this.admitKey(key),
+        (error: unknown) => {
+          throw new GatewayError('storage_unavailable', 'The key database is unavailable; try again shortly.', { cause: error });
+        },
+      );
+    }
+    return this.admitKey(found);
+  }
+
+  private admitKey(key: AppKey | undefined): Caller {
+    if (!key) throw invalidKey();
+    if (!key.enabled) throw new GatewayError('invalid_api_key', `Key "${key.name}" is disabled.`);
+    if (key.expiresAt !== undefined && key.expiresAt <= this.now()) throw new GatewayError('invalid_api_key', `Key "${key.name}" has expired.`);
+    return { kind: 'app_key', name: key.name, key };
   }
 }

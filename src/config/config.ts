@@ -1,4 +1,5 @@
 import type { KeyAttributes } from './key-entry.js';
+import type { PoolSettings, UpstreamConfig } from './upstream-entry.js';
 
 /** The gateway's whole configuration, parsed once at start-up and frozen. */
 export interface Config {
@@ -29,6 +30,10 @@ export interface Config {
     readonly firstByteTimeoutMs: number;
     readonly idleTimeoutMs: number;
   };
+  /** The `upstreams` entries, keys resolved; empty when the seed's api_key/base_url describe the one upstream (see upstreamsFromConfig). */
+  readonly upstreams: readonly UpstreamConfig[];
+  /** Retries, cool-down and circuit breaker of the upstream pool. */
+  readonly pool: PoolSettings;
   readonly sseKeepaliveMs: number;
   readonly modelAlias: Readonly<Record<string, string>>;
   readonly v1Defaults: boolean;

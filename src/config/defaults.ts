@@ -1,4 +1,5 @@
 import type { KeyEntry } from './key-entry.js';
+import type { UpstreamEntry } from './upstream-entry.js';
 
 /** Defaults as the seed documents them, except the model (text-davinci-003 is retired). */
 export const DEFAULTS = {
@@ -37,4 +38,12 @@ export const DEFAULTS = {
   prices: {} as Record<string, { input: number; cached_input?: number; output?: number }>,
   fail_open: false,
   usage_flush_interval: 1,
+  upstreams: [] as UpstreamEntry[],
+  max_attempts: 3,
+  retry_base_delay: 0.25,
+  cooldown: 30,
+  circuit_error_ratio: 0.5,
+  circuit_min_requests: 10,
+  circuit_window: 30,
+  circuit_open: 30,
 } as const;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseByteSize } from './byte-size.js';
 import { keyEntrySchema } from './key-entry.js';
+import { upstreamsSchema } from './upstream-entry.js';
 
 /** How a value arriving as an environment string is read before validation. */
 export type EnvKind = 'string' | 'number' | 'boolean' | 'json';
@@ -77,6 +78,14 @@ export const FIELDS = {
   prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "output"} in USD per 1M tokens', z.record(z.string().min(1), z.object({ input: z.number().min(0), cached_input: z.number().min(0).optional(), output: z.number().min(0).optional() }).strict())),
   fail_open: field(['FAIL_OPEN'], 'boolean', 'true or false', z.boolean()),
   usage_flush_interval: field(['USAGE_FLUSH_INTERVAL'], 'number', 'seconds, a positive number up to 60', z.number().positive().max(60)),
+  upstreams: field(['UPSTREAMS'], 'json', 'an array of upstreams ({"name", "type", "base_url", "api_keys" or "api_keys_env", "weight", "models", …})', upstreamsSchema),
+  max_attempts: field(['MAX_ATTEMPTS'], 'number', 'an integer from 1 to 10 (upstream attempts per request, retries included)', z.number().int().min(1).max(10)),
+  retry_base_delay: field(['RETRY_BASE_DELAY'], 'number', 'seconds, a number from 0 to 10', z.number().min(0).max(10)),
+  cooldown: field(['COOLDOWN'], 'number', 'seconds a rate-limited upstream key rests when no Retry-After came, a positive number up to 3600', seconds(3600)),
+  circuit_error_ratio: field(['CIRCUIT_ERROR_RATIO'], 'number', 'a ratio above 0 and up to 1, e.g. 0.5', z.number().positive().max(1)),
+  circuit_min_requests: field(['CIRCUIT_MIN_REQUESTS'], 'number', 'a positive integer up to 100000', z.number().int().positive().max(100_000)),
+  circuit_window: field(['CIRCUIT_WINDOW'], 'number', 'seconds, a positive number up to 3600', seconds(3600)),
+  circuit_open: field(['CIRCUIT_OPEN'], 'number', 'seconds, a positive number up to 3600', seconds(3600)),
 } as const satisfies Record<string, FieldSpec>;
 
 export type FieldName = keyof typeof FIELDS;

@@ -6,6 +6,7 @@ import { DEFAULTS } from './defaults.js';
 import { FIELD_NAMES, FIELDS, type EnvKind, type FieldName, type FieldSpec } from './fields.js';
 import { jsonErrorOffset, lineAndColumn } from './json-error-offset.js';
 import { nearestName } from './near-miss.js';
+import { resolveUpstreams } from './upstream-entry.js';
 
 /** A configuration that cannot be used; its message is one line naming the key, its source and what is expected. */
 export class ConfigError extends Error {
@@ -209,6 +210,18 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
       connectTimeoutMs: v.connect_timeout * 1000,
       firstByteTimeoutMs: v.first_byte_timeout * 1000,
       idleTimeoutMs: v.idle_timeout * 1000,
+    },
+    upstreams: resolveUpstreams(v.upstreams, env, v.proxy === '' ? undefined : v.proxy, (message) => {
+      throw new ConfigError(message);
+    }),
+    pool: {
+      maxAttempts: v.max_attempts,
+      retryBaseDelayMs: v.retry_base_delay * 1000,
+      cooldownMs: v.cooldown * 1000,
+      circuitErrorRatio: v.circuit_error_ratio,
+      circuitMinRequests: v.circuit_min_requests,
+      circuitWindowMs: v.circuit_window * 1000,
+      circuitOpenMs: v.circuit_open * 1000,
     },
     sseKeepaliveMs: v.sse_keepalive * 1000,
     modelAlias: v.model_alias,

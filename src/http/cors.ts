@@ -9,10 +9,13 @@ const EXPOSED_HEADERS =
 // A header list a browser may ask for in a preflight: plain header-name tokens only.
 const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
-export type OriginPolicy = '*' | ReadonlySet<string>;
+/** `*`, or a check of one origin (the configured list plus every origin an app key allows). */
+export type OriginPolicy = '*' | { has(origin: string): boolean };
 
-export function originPolicy(allowOrigin: '*' | readonly string[]): OriginPolicy {
-  return allowOrigin === '*' ? '*' : new Set(allowOrigin);
+export function originPolicy(allowOrigin: '*' | readonly string[], keyOrigins?: { has(origin: string): boolean }): OriginPolicy {
+  if (allowOrigin === '*') return '*';
+  const listed = new Set(allowOrigin);
+  return keyOrigins ? { has: (origin) => listed.has(origin) || keyOrigins.has(origin) } : listed;
 }
 
 /**

@@ -4,24 +4,24 @@ import type { FastifyRequest } from 'fastify';
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /**
- * The one structured line per request. Fields are an allowlist: ids, route, model, status and
- * timings. The path is the route pattern (never the query string, which may carry `key=`).
+ * The one structured line per request. Fields are an allowlist: ids, route, caller name, model,
+ * status and timings. The route is the pattern (never the query string, which may carry `key=`).
  */
-export function logRequest(request: FastifyRequest, status: number, extra?: Record<string, unknown>): void {
+export function logRequest(request: FastifyRequest, status: number): void {
   const ctx = request.ctx;
-  if (ctx.logged) return;
-  ctx.logged = true;
   request.log.info(
     {
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
       status,
-      caller: ctx.caller,
+      caller: ctx.caller?.name,
       model: ctx.model,
       upstream: ctx.upstream,
+      attempts: ctx.attempts,
       latency_ms: round(performance.now() - ctx.startedAt),
       upstream_ms: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
-      ...extra,
+      aborted: ctx.aborted || undefined,
+      error: ctx.errorCode,
     },
     'request',
   );

@@ -16,6 +16,8 @@ export interface UsageEvent {
   upstream: string | undefined;
   status: number;
   usage: Usage | undefined;
+  /** USD for this usage from the price table; null when the model's price is unknown. */
+  costUsd: number | null;
   usageSource: UsageSource;
   latencyMs: number;
   ttfbMs: number | undefined;

@@ -1,24 +1,30 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Dispatcher } from 'undici';
-import type { Authenticator } from '../auth/authenticator.js';
-import type { Config } from '../config/index.js';
+import type { Authenticator, Caller } from '../auth/authenticator.js';
+import type { ChatDefaults, Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { logRequest } from '../http/request-log.js';
 import { hijackForStream, SSE_HEADERS, writeChunk } from '../http/sse-response.js';
 import { validateBody } from '../http/validate.js';
-import { apiChatBody, buildUpstreamChat, type UpstreamChatRequest } from '../policy/api-chat-request.js';
+import type { RequestFinisher } from '../metering/finish-request.js';
+import type { PriceTable } from '../metering/pricing.js';
+import { estimatePromptTokens } from '../metering/token-estimate.js';
+import type { Admission } from '../policy/admission.js';
+import { apiChatBody, buildUpstreamChat, type PersonaSetting, type UpstreamChatRequest } from '../policy/api-chat-request.js';
 import { resolveAlias } from '../policy/model-rules.js';
 import { SseDecoder, type SseEvent } from '../streaming/sse-decoder.js';
+import { usageFromObject } from '../streaming/usage.js';
+import type { UpstreamAnswer, UpstreamClient } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
-import { sendUpstream } from '../upstream/send.js';
-import type { Upstream } from '../upstream/upstream.js';
+import { authenticateRequest } from './authenticate.js';
 
 export interface ApiChatDeps {
   config: Config;
   auth: Authenticator;
-  upstream: Upstream;
+  upstreams: UpstreamClient;
+  admission: Admission;
+  prices: PriceTable;
+  finish: RequestFinisher;
 }
 
 const SUCCESS = (data: string): string => JSON.stringify({ code: 200, data, msg: 'success' });
@@ -37,77 +43,117 @@ function deltaText(kind: UpstreamChatRequest['kind'], chunk: unknown): string {
   return typeof text === 'string' ? text : '';
 }
 
+/** The owner's defaults with the caller key's own defaults over them (the key wins where it sets a value). */
+function defaultsFor(global: ChatDefaults, caller: Caller): { defaults: ChatDefaults; persona: PersonaSetting } {
+  const key = caller.key;
+  const own = key?.defaults;
+  const defaults: ChatDefaults = own
+    ? {
+        botDesc: global.botDesc,
+        model: own.model ?? global.model,
+        maxTokens: own.max_tokens ?? global.maxTokens,
+        temperature: own.temperature ?? global.temperature,
+        topP: own.top_p ?? global.topP,
+        frequencyPenalty: own.frequency_penalty ?? global.frequencyPenalty,
+        presencePenalty: own.presence_penalty ?? global.presencePenalty,
+      }
+    : global;
+  return { defaults, persona: key?.persona ?? { text: global.botDesc, mode: 'prepend' } };
+}
+
 /**
  * The seed's endpoint: `{"prompt": "..."}` in, `{"code":200,"data":"<answer>","msg":"success"}` out,
  * errors in the same envelope with HTTP 200. Registered at /api/chat and /ai/chat.
  */
 export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
-  const { config, auth, upstream } = deps;
+  const { config, auth, upstreams, admission, prices, finish } = deps;
   const timeouts = config.upstream;
-  const secrets = upstream.keys.all();
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
-    request.ctx.caller = auth.authenticate(request.headers).name;
+    const ctx = request.ctx;
+    const caller = await authenticateRequest(request, reply, auth);
     if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body)) {
       throw new GatewayError('invalid_request', 'Body must be a JSON object such as {"prompt": "Hello"}.');
     }
     const body = validateBody(apiChatBody, request.body);
-    const model = resolveAlias(body.model ?? config.defaults.model, config.modelAlias);
-    request.ctx.model = model;
-    request.ctx.upstream = upstream.name;
-    const outgoing = buildUpstreamChat(body, config.defaults, { text: config.defaults.botDesc, mode: 'prepend' }, model);
+    const { defaults, persona } = defaultsFor(config.defaults, caller);
+    const model = resolveAlias(body.model ?? defaults.model, config.modelAlias);
+    const ceiling = caller.key?.maxTokensCeiling;
+    if (ceiling !== undefined) body.max_tokens = Math.min(body.max_tokens ?? defaults.maxTokens, ceiling);
+    ctx.model = model;
+    const outgoing = buildUpstreamChat(body, defaults, persona, model);
+    ctx.kind = outgoing.kind === 'chat' ? 'chat' : 'completions';
+    ctx.body = outgoing.body;
+    ctx.ticket = await admission.admit(caller, model, () => {
+      const prompt = estimatePromptTokens(ctx.kind, outgoing.body, model);
+      const completion = (outgoing.body.max_tokens ?? outgoing.body.max_completion_tokens) as number;
+      return { tokens: prompt + completion, costUsd: prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
+    });
 
     const abort = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableFinished) abort.abort();
-    };
-    reply.raw.once('close', onClose);
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) {
+        ctx.aborted = true;
+        abort.abort();
+      }
+    });
 
     const sentAt = performance.now();
-    let response: Dispatcher.ResponseData;
+    let answer: UpstreamAnswer;
     try {
-      response = await sendUpstream(
-        upstream,
-        { method: 'POST', path: outgoing.path, headers: { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' }, body: JSON.stringify(outgoing.body), signal: abort.signal },
-        upstream.keys.next(),
-        timeouts,
-      );
+      answer = await upstreams.send({
+        model,
+        method: 'POST',
+        path: outgoing.path,
+        headers: { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' },
+        body: JSON.stringify(outgoing.body),
+        signal: abort.signal,
+      });
     } catch (error) {
-      throw upstreamFailure(error, upstream.name, timeouts);
+      throw upstreamFailure(error, 'upstream', timeouts);
     }
-    request.ctx.upstreamMs = performance.now() - sentAt;
+    const { response } = answer;
+    ctx.upstreamMs = performance.now() - sentAt;
+    ctx.upstream = answer.upstream;
+    ctx.attempts = answer.attempts;
+    reply.header('x-openai-api-upstream', answer.upstream);
+    reply.header('x-openai-api-attempts', String(answer.attempts));
 
     if (response.statusCode >= 400) {
       const text = await response.body.text().catch(() => '');
-      throw new GatewayError('upstream_error', `Upstream "${upstream.name}" answered ${response.statusCode}: ${upstreamErrorMessage(response.statusCode, text, secrets)}`);
+      throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${response.statusCode}: ${upstreamErrorMessage(response.statusCode, text, upstreams.secrets())}`);
     }
 
-    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, response);
+    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, answer);
 
     let parsed: unknown;
     try {
       parsed = await response.body.json();
     } catch (error) {
-      if (error instanceof SyntaxError) throw new GatewayError('upstream_error', `Upstream "${upstream.name}" sent a body that is not JSON.`);
-      throw upstreamFailure(error, upstream.name, timeouts);
+      if (error instanceof SyntaxError) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent a body that is not JSON.`);
+      throw upstreamFailure(error, answer.upstream, timeouts);
     }
+    ctx.usage = usageFromObject(parsed);
     const text = answerText(outgoing.kind, parsed);
-    if (text === undefined) throw new GatewayError('upstream_error', `Upstream "${upstream.name}" sent no answer text (no choices[0]).`);
+    if (text === undefined) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent no answer text (no choices[0]).`);
     return reply.header('content-type', 'application/json; charset=utf-8').send(SUCCESS(text));
   }
 
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
-  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], response: Dispatcher.ResponseData): Promise<void> {
+  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer): Promise<void> {
+    const ctx = request.ctx;
+    ctx.hijacked = true;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
     const decoder = new SseDecoder();
-    let answer = '';
+    let text = '';
+    ctx.textSeen = () => text;
     let failure: GatewayError | undefined;
     try {
-      const chunks = async function* (): AsyncGenerator<SseEvent[]> {
-        for await (const chunk of response.body) yield decoder.push(chunk as Buffer);
+      const batches = async function* (): AsyncGenerator<SseEvent[]> {
+        for await (const chunk of answer.response.body) yield decoder.push(chunk as Buffer);
         yield decoder.end();
       };
-      for await (const events of chunks()) {
+      for await (const events of batches()) {
         for (const event of events) {
           if (event.data === '[DONE]') continue;
           let parsed: unknown;
@@ -116,32 +162,35 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
           } catch {
             continue;
           }
-          const upstreamError = (parsed as { error?: { message?: unknown } }).error;
-          if (upstreamError) {
-            failure = new GatewayError('upstream_error', `Upstream "${upstream.name}" failed mid-stream: ${upstreamErrorMessage(502, JSON.stringify(parsed), secrets)}`);
+          if ((parsed as { error?: unknown }).error) {
+            failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" failed mid-stream: ${upstreamErrorMessage(502, event.data, upstreams.secrets())}`);
             break;
           }
+          ctx.usage = usageFromObject(parsed) ?? ctx.usage;
           const delta = deltaText(kind, parsed);
           if (delta === '') continue;
-          answer += delta;
+          text += delta;
+          ctx.firstByteAt ??= performance.now();
           await writeChunk(client, `data: ${JSON.stringify({ delta })}\n\n`);
         }
         if (failure) break;
       }
     } catch (error) {
-      failure = upstreamFailure(error, upstream.name, timeouts);
+      failure = upstreamFailure(error, answer.upstream, timeouts);
     }
     if (client.destroyed) {
-      logRequest(request, 499, { aborted: true });
+      ctx.aborted = true;
+      finish(request, 499);
       return;
     }
     if (failure) {
+      ctx.errorCode = failure.code;
       client.end(`event: error\ndata: ${JSON.stringify({ code: failure.status, data: null, msg: failure.message })}\n\n`);
-      logRequest(request, failure.status, { error: failure.code });
+      finish(request, failure.status);
       return;
     }
-    client.end(`event: done\ndata: ${SUCCESS(answer)}\n\n`);
-    logRequest(request, 200);
+    client.end(`event: done\ndata: ${SUCCESS(text)}\n\n`);
+    finish(request, 200);
   }
 
   for (const url of ['/api/chat', '/ai/chat']) {

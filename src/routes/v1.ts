@@ -3,31 +3,35 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, Caller } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { ByteLimit, declaredLength, readBody, tooLarge } from '../http/read-body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-headers.js';
-import { logRequest } from '../http/request-log.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
-import type { Meter } from '../metering/usage-event.js';
+import { requestedMaxTokens } from '../metering/estimate-usage.js';
+import type { RequestFinisher } from '../metering/finish-request.js';
+import type { PriceTable } from '../metering/pricing.js';
+import { estimatePromptTokens } from '../metering/token-estimate.js';
+import type { Admission } from '../policy/admission.js';
 import { endpointKind, type EndpointKind } from '../policy/endpoints.js';
-import { prepareV1Body, type V1BodyPolicy } from '../policy/v1-body.js';
-import { relayBody, type RelayOutcome } from '../streaming/relay-response.js';
+import { prepareV1Body, type KeyPolicy } from '../policy/v1-body.js';
+import { relayBody } from '../streaming/relay-response.js';
 import { SSE_KEEPALIVE, sseErrorEvent } from '../streaming/sse-usage-tap.js';
+import type { UpstreamAnswer, UpstreamClient } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
-import { sendUpstream } from '../upstream/send.js';
-import type { Upstream } from '../upstream/upstream.js';
+import { authenticateRequest } from './authenticate.js';
 
 export interface V1Deps {
   config: Config;
   auth: Authenticator;
-  upstream: Upstream;
-  meter: Meter;
+  upstreams: UpstreamClient;
+  admission: Admission;
+  prices: PriceTable;
+  finish: RequestFinisher;
 }
 
-const NOTHING_RELAYED: RelayOutcome = { usage: undefined, aborted: false, error: undefined, firstByteAt: undefined, textSeen: undefined };
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 // A `..` or `.` segment, raw or percent-encoded, could walk out of the upstream's base path.
@@ -44,22 +48,26 @@ interface PreparedRequest {
   exceeded: () => boolean;
 }
 
+function keyPolicy(caller: Caller): KeyPolicy | undefined {
+  const key = caller.key;
+  if (!key || (!key.persona && !key.defaults && key.maxTokensCeiling === undefined)) return undefined;
+  return { persona: key.persona, defaults: key.defaults, maxTokensCeiling: key.maxTokensCeiling };
+}
+
 /**
  * Everything under /v1 is relayed to the upstream with the server-held key: known endpoints are
  * understood (model, aliases, usage), everything else passes as is — an endpoint OpenAI adds
- * tomorrow works without a code change.
+ * tomorrow works without a code change. Every path passes the same admission checks.
  */
 export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
-  const { config, auth, upstream, meter } = deps;
+  const { config, auth, upstreams, admission, prices, finish } = deps;
   const timeouts = config.upstream;
-  const secrets = upstream.keys.all();
   const limit = config.server.v1BodyLimit;
-  const policy: V1BodyPolicy = { modelAlias: config.modelAlias, defaults: config.v1Defaults ? config.defaults : undefined };
   const identity = { organization: config.upstream.organization, project: config.upstream.project };
-  const failure = (error: unknown): GatewayError => upstreamFailure(error, upstream.name, timeouts);
 
-  async function prepare(request: FastifyRequest, pathname: string, query: string): Promise<PreparedRequest> {
+  async function prepare(request: FastifyRequest, caller: Caller, pathname: string, query: string): Promise<PreparedRequest> {
     const kind = endpointKind(request.method, pathname);
+    request.ctx.kind = kind;
     const raw = request.raw;
     const prepared: PreparedRequest = { kind, path: pathname + query, body: null, contentLength: undefined, stream: false, usageInjected: false, exceeded: () => false };
     const declared = declaredLength(raw);
@@ -76,7 +84,14 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
       } catch (error) {
         throw new GatewayError('invalid_json', `Request body is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
       }
-      const body = prepareV1Body(kind, bytes, parsed, policy);
+      const model = typeof (parsed as { model?: unknown } | null)?.model === 'string' ? (parsed as { model: string }).model : undefined;
+      const body = prepareV1Body(kind, bytes, parsed, {
+        modelAlias: config.modelAlias,
+        defaults: config.v1Defaults ? config.defaults : undefined,
+        key: keyPolicy(caller),
+        includeUsage: upstreams.acceptsIncludeUsage(model),
+      });
+      request.ctx.body = parsed;
       request.ctx.model = body.model;
       prepared.body = body.body;
       prepared.contentLength = Buffer.byteLength(body.body);
@@ -99,15 +114,20 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const ctx = request.ctx;
-    ctx.caller = auth.authenticate(request.headers).name;
+    const caller = await authenticateRequest(request, reply, auth);
     const url = request.url;
     const queryAt = url.indexOf('?');
     const pathname = (queryAt === -1 ? url : url.slice(0, queryAt)).slice('/v1'.length);
     if (DOT_SEGMENT.test(pathname) || pathname.includes('\\')) {
       throw new GatewayError('invalid_request', 'The path may not contain "." or ".." segments.');
     }
-    const prepared = await prepare(request, pathname, queryAt === -1 ? '' : url.slice(queryAt));
-    ctx.upstream = upstream.name;
+    const prepared = await prepare(request, caller, pathname, queryAt === -1 ? '' : url.slice(queryAt));
+    ctx.ticket = await admission.admit(caller, ctx.model, () => {
+      const model = ctx.model ?? '';
+      const prompt = estimatePromptTokens(prepared.kind, ctx.body, model);
+      const completion = requestedMaxTokens(ctx.body);
+      return { tokens: prompt + completion, costUsd: prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
+    });
 
     const abort = new AbortController();
     const client = reply.raw;
@@ -118,27 +138,37 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
     const early = prepared.stream ? new EarlyStream(reply, config.sseKeepaliveMs) : undefined;
 
     const sentAt = performance.now();
-    let response: Dispatcher.ResponseData;
+    let answer: UpstreamAnswer;
     try {
-      response = await sendUpstream(
-        upstream,
-        { method: request.method as Dispatcher.HttpMethod, path: prepared.path, headers: upstreamRequestHeaders(request.headers, identity, prepared.contentLength), body: prepared.body, signal: abort.signal },
-        upstream.keys.next(),
-        timeouts,
-      );
+      answer = await upstreams.send({
+        model: ctx.model,
+        method: request.method as Dispatcher.HttpMethod,
+        path: prepared.path,
+        headers: upstreamRequestHeaders(request.headers, identity, prepared.contentLength),
+        body: prepared.body,
+        signal: abort.signal,
+      });
     } catch (error) {
       client.off('close', onEarlyClose);
-      if (abort.signal.aborted) return finishAborted(request, prepared);
-      const gatewayError = prepared.exceeded() ? tooLarge(limit) : failure(error);
+      if (abort.signal.aborted) {
+        ctx.aborted = true;
+        early?.cancel();
+        return finish(request, 499);
+      }
+      const gatewayError = prepared.exceeded() ? tooLarge(limit) : upstreamFailure(error, 'upstream', timeouts);
       if (early?.committed) {
+        ctx.errorCode = gatewayError.code;
         early.fail(gatewayError);
-        return record(request, prepared, gatewayError.status, NOTHING_RELAYED, gatewayError.code);
+        return finish(request, gatewayError.status);
       }
       early?.cancel();
       throw gatewayError;
     }
     client.off('close', onEarlyClose);
+    const { response } = answer;
     ctx.upstreamMs = performance.now() - sentAt;
+    ctx.upstream = answer.upstream;
+    ctx.attempts = answer.attempts;
     const status = response.statusCode;
     const contentType = String(response.headers['content-type'] ?? '');
     const isSse = status < 400 && contentType.startsWith('text/event-stream');
@@ -146,48 +176,32 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
     if (early?.committed && !isSse) {
       // We already promised the client an event stream; deliver the upstream's answer as an error event.
       const text = await response.body.text().catch(() => '');
-      const error = new GatewayError('upstream_error', `Upstream "${upstream.name}" answered ${status}: ${upstreamErrorMessage(status, text, secrets)}`);
+      const error = new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${status}: ${upstreamErrorMessage(status, text, upstreams.secrets())}`);
+      ctx.errorCode = error.code;
       early.fail(error);
-      return record(request, prepared, status, NOTHING_RELAYED, error.code);
+      return finish(request, status);
     }
     early?.cancel();
 
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
+    headers['x-openai-api-upstream'] = answer.upstream;
+    headers['x-openai-api-attempts'] = String(answer.attempts);
+    const limitHeaders = ctx.ticket?.headers;
+    if (limitHeaders) for (const name in limitHeaders) headers[name] = limitHeaders[name]!;
     if (!early?.committed) {
+      ctx.hijacked = true;
       reply.hijack();
-      const merged = { ...(reply.getHeaders() as Record<string, string | string[]>), ...headers, ...(isSse ? SSE_HEADERS : {}) };
-      client.writeHead(status, merged);
+      client.writeHead(status, { ...(reply.getHeaders() as Record<string, string | string[]>), ...headers, ...(isSse ? SSE_HEADERS : {}) });
       if (isSse) client.flushHeaders();
     }
+    const failure = (error: unknown): GatewayError => upstreamFailure(error, answer.upstream, timeouts);
     const outcome = await relayBody(client, response.body, isSse, { meter: prepared.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: prepared.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure }, () => abort.abort());
-    record(request, prepared, outcome.aborted ? 499 : status, outcome);
-  }
-
-  function finishAborted(request: FastifyRequest, prepared: PreparedRequest): void {
-    record(request, prepared, 499, { ...NOTHING_RELAYED, aborted: true });
-  }
-
-  function record(request: FastifyRequest, prepared: PreparedRequest, status: number, outcome: RelayOutcome, errorCode?: string): void {
-    const ctx = request.ctx;
-    const now = performance.now();
-    const usage = outcome.usage;
-    meter.record({
-      requestId: request.id,
-      time: new Date(),
-      keyId: undefined,
-      caller: ctx.caller ?? 'anonymous',
-      route: `/v1${prepared.path.split('?')[0]}`,
-      model: ctx.model,
-      upstream: ctx.upstream,
-      status,
-      usage,
-      usageSource: usage ? 'upstream' : 'none',
-      latencyMs: now - ctx.startedAt,
-      ttfbMs: outcome.firstByteAt === undefined ? undefined : outcome.firstByteAt - ctx.startedAt,
-      aborted: outcome.aborted,
-      errorCode: errorCode ?? outcome.error?.code,
-    });
-    logRequest(request, status, outcome.aborted ? { aborted: true } : outcome.error ? { error: outcome.error.code } : undefined);
+    ctx.usage = outcome.usage;
+    ctx.textSeen = outcome.textSeen;
+    ctx.firstByteAt = outcome.firstByteAt;
+    ctx.aborted = outcome.aborted;
+    ctx.errorCode = outcome.error?.code ?? (status >= 400 ? `upstream_${status}` : undefined);
+    finish(request, outcome.aborted ? 499 : status);
   }
 
   app.register(async (scope) => {
@@ -211,7 +225,7 @@ class EarlyStream {
 
   constructor(
     private readonly reply: FastifyReply,
-    private readonly intervalMs: number,
+    intervalMs: number,
   ) {
     if (intervalMs > 0) this.timer = setInterval(() => this.tick(), intervalMs);
   }
@@ -221,6 +235,7 @@ class EarlyStream {
     if (client.destroyed) return;
     if (!this.committed) {
       this.committed = true;
+      this.reply.request.ctx.hijacked = true;
       this.reply.hijack();
       client.writeHead(200, { ...(this.reply.getHeaders() as Record<string, string | string[]>), ...SSE_HEADERS });
       this.response = client;

@@ -255,6 +255,17 @@ export class KeysRepository {
     );
   }
 
+  /**
+   * Changes whenever a key is added, changed or removed: lets every gateway instance notice
+   * edits made by the CLI or another instance with one tiny query instead of reloading all keys.
+   */
+  async fingerprint(): Promise<string> {
+    const row = await this.#run('read app key fingerprint', (db) =>
+      db.selectFrom('app_keys').select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.max('updated_at').as('m')]).executeTakeFirst(),
+    );
+    return `${Number(row?.n ?? 0)}:${String(row?.m ?? '')}`;
+  }
+
   async #findOne(column: 'id' | 'name' | 'key_hash', value: string): Promise<AppKeyRow | undefined> {
     const row = await this.#run('read app key', (db) =>
       db.selectFrom('app_keys').selectAll().where(column, '=', value).executeTakeFirst(),

@@ -149,7 +149,11 @@ export class UsageRepository {
   }
 
   /** Spend of one key since `since` (inclusive; all time when undefined), for budget checks. */
-  async totalsSince(keyId: string, since: Date | undefined): Promise<UsageTotals> {
+  /**
+   * `refusedCodes`: error codes of requests the gateway refused before sending them upstream
+   * (rate limits, bad input…); they used nothing and do not count as requests toward rpd.
+   */
+  async totalsSince(keyId: string, since: Date | undefined, refusedCodes: readonly string[] = []): Promise<UsageTotals> {
     let query = this.#database.db
       .selectFrom('usage_records')
       .select((eb) => [
@@ -159,6 +163,7 @@ export class UsageRepository {
       ])
       .where('key_id', '=', keyId);
     if (since !== undefined) query = query.where('ts', '>=', since.toISOString());
+    if (refusedCodes.length > 0) query = query.where((eb) => eb.or([eb('error_code', 'is', null), eb('error_code', 'not in', [...refusedCodes])]));
     try {
       const row = await query.executeTakeFirstOrThrow();
       return { requests: Number(row.requests), tokens: Number(row.tokens), costUsd: Number(row.cost_usd) };

@@ -23,7 +23,12 @@ const UNREACHABLE_CODES: Record<string, string> = {
 
 const TLS_CODES = new Set(['CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 
-function errorCode(error: unknown): string | undefined {
+export function isTlsFailureCode(code: string): boolean {
+  return /^ERR_(TLS|SSL)/.test(code) || TLS_CODES.has(code);
+}
+
+/** The first string `code` on the error or its causes (undici wraps socket errors). */
+export function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; current && depth < 4; depth++) {
     const code = (current as { code?: unknown }).code;
@@ -50,7 +55,7 @@ export function upstreamFailure(error: unknown, upstreamName: string, timeouts: 
     return new GatewayError('upstream_timeout', `Upstream "${upstreamName}" could not be connected within ${seconds(timeouts.connectTimeoutMs)}.`, { cause: error });
   }
   const code = errorCode(error);
-  if (code !== undefined && (/^ERR_(TLS|SSL)/.test(code) || TLS_CODES.has(code))) {
+  if (code !== undefined && isTlsFailureCode(code)) {
     return new GatewayError('upstream_unreachable', `Upstream "${upstreamName}" failed TLS (${code}).`, { cause: error });
   }
   const reason = (code && UNREACHABLE_CODES[code]) ?? (code ? `network error ${code}` : 'network error');

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
+import { createGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { tempConfigDir } from './temp-config.js';
 
@@ -15,7 +15,10 @@ export const BIN = join(REPO_ROOT, 'bin', 'openai-api.js');
 
 export interface TestGateway {
   url: string;
+  /** The admin API's base URL, when ADMIN_TOKEN is set. */
+  adminUrl: string | undefined;
   app: FastifyInstance;
+  gateway: Gateway;
   config: Config;
   /** Every log line the gateway wrote, parsed. */
   logs: Array<Record<string, unknown>>;
@@ -24,10 +27,13 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** The real gateway in this process, on a free loopback port, logging into memory. */
+/**
+ * The real gateway in this process, on a free loopback port, logging into memory, with its own
+ * SQLite database in a temp directory (or the DATABASE_URL given).
+ */
 export async function startTestGateway(env: Record<string, string>, fileConfig?: Record<string, unknown>): Promise<TestGateway> {
   const cwd = tempConfigDir(fileConfig);
-  const config = loadConfig({ env: { HOST: '127.0.0.1', PORT: '0', ...env }, cwd });
+  const config = loadConfig({ env: { HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', DATABASE_URL: `sqlite:${cwd}/gateway.sqlite`, USAGE_FLUSH_INTERVAL: '0.05', ...env }, cwd });
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -36,12 +42,16 @@ export async function startTestGateway(env: Record<string, string>, fileConfig?:
     },
   });
   const logger = createLogger(config.log.level === 'silent' ? 'info' : config.log.level, destination);
-  const app = await buildApp(config, { logger });
+  const gateway = await createGateway(config, logger);
+  const app = gateway.app;
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const adminUrl = gateway.admin ? await gateway.admin.listen({ host: '127.0.0.1', port: 0 }) : undefined;
   const logs: Array<Record<string, unknown>> = [];
   return {
     url,
+    adminUrl,
     app,
+    gateway,
     config,
     get logs() {
       logs.length = 0;
@@ -49,7 +59,7 @@ export async function startTestGateway(env: Record<string, string>, fileConfig?:
       return logs;
     },
     logText: () => lines.join('\n'),
-    close: () => app.close(),
+    close: () => gateway.close(),
   };
 }
 

@@ -157,7 +157,7 @@ describe('/api/chat', () => {
   describe('tokens', () => {
     it('401 without a token', async () => {
       const response = await fetch(`${gateway.url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' });
-      assert.deepEqual(await response.json(), { code: 401, data: null, msg: 'Missing key: send "Authorization: Bearer <your access token>".' });
+      assert.deepEqual(await response.json(), { code: 401, data: null, msg: 'Missing key: send "Authorization: Bearer <your key>".' });
     });
     it('401 with an unknown token', async () => {
       const { json } = await chat(gateway, { prompt: 'x' }, { authorization: 'Bearer nope' });

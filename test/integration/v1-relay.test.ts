@@ -59,8 +59,10 @@ describe('/v1 relay', () => {
       assert.equal(text, upstream.replyText);
       assert.equal(chunks, chatStreamEvents('gpt-4o-mini', upstream.replyText, false).length - 1);
       assert.deepEqual(upstream.last().json?.stream_options, { include_usage: true });
-      const usageLine = gateway.logs.find((l) => l.msg === 'usage' && l.model === 'gpt-4o-mini' && l.usage_source === 'upstream');
-      assert.ok(usageLine, 'the gateway read usage from the stream');
+      await gateway.gateway.writer.flush();
+      const records = await gateway.gateway.database.db.selectFrom('usage_records').selectAll().where('route', '=', '/v1/chat/completions').orderBy('id', 'desc').limit(1).execute();
+      assert.equal(records[0]?.usage_source, 'upstream', 'the gateway read usage from the stream');
+      assert.equal(records[0]?.total_tokens, 17);
     });
 
     it('streams with include_usage when the client asks, final chunk carrying usage', async () => {

@@ -1,0 +1,43 @@
+import type { KeyLimits } from '../limits/index.js';
+import type { PersonaMode } from '../policy/persona.js';
+import { compileModelGlobs } from '../policy/model-glob.js';
+import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+
+/** An app key as the request path needs it: everything precomputed, nothing to parse per request. */
+export interface AppKey {
+  readonly id: string;
+  readonly name: string;
+  readonly enabled: boolean;
+  /** ms since epoch; undefined = never expires. */
+  readonly expiresAt: number | undefined;
+  /** undefined = every model allowed. */
+  readonly models: RegExp | undefined;
+  readonly modelPatterns: readonly string[] | undefined;
+  readonly limits: KeyLimits;
+  /** True when any limit or budget is set: only then are tokens estimated before the call. */
+  readonly limited: boolean;
+  readonly needsTokenEstimate: boolean;
+  readonly persona: { readonly text: string; readonly mode: PersonaMode } | undefined;
+  readonly defaults: KeyDefaults | undefined;
+  readonly maxTokensCeiling: number | undefined;
+  readonly allowOrigin: ReadonlySet<string> | undefined;
+}
+
+export function toAppKey(row: AppKeyRow): AppKey {
+  const limits: KeyLimits = { rpm: row.rpm, tpm: row.tpm, rpd: row.rpd, budgetTokens: row.budgetTokens, budgetUsd: row.budgetUsd, budgetPeriod: row.budgetPeriod };
+  return Object.freeze({
+    id: row.id,
+    name: row.name,
+    enabled: row.enabled,
+    expiresAt: row.expiresAt ? row.expiresAt.getTime() : undefined,
+    models: row.models && row.models.length > 0 ? compileModelGlobs(row.models) : undefined,
+    modelPatterns: row.models ?? undefined,
+    limits,
+    limited: [row.rpm, row.tpm, row.rpd, row.budgetTokens, row.budgetUsd].some((value) => value !== null),
+    needsTokenEstimate: row.tpm !== null || row.budgetTokens !== null || row.budgetUsd !== null,
+    persona: row.botDesc !== null || row.personaMode !== null ? { text: row.botDesc ?? '', mode: row.personaMode ?? 'prepend' } : undefined,
+    defaults: row.defaults ?? undefined,
+    maxTokensCeiling: row.maxTokensCeiling ?? undefined,
+    allowOrigin: row.allowOrigin ? new Set(row.allowOrigin) : undefined,
+  });
+}

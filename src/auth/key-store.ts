@@ -1,0 +1,112 @@
+import type { Logger } from '../observability/logger.js';
+import type { KeysRepository } from '../storage/keys-repository.js';
+import { toAppKey, type AppKey } from './app-key.js';
+
+export interface KeyStoreOptions {
+  /** How often to check the database for keys changed elsewhere (CLI, another instance). */
+  refreshMs: number;
+  /** How long an unknown hash is remembered as unknown, so a flood of bad keys cannot flood the database. */
+  negativeTtlMs?: number;
+  logger: Logger;
+  onStorageError?: (error: unknown) => void;
+}
+
+const NEGATIVE_CACHE_LIMIT = 10_000;
+
+/**
+ * Every app key, in memory, by SHA-256 of its secret: authenticating a request is one hash and
+ * one Map lookup. A key created a moment ago by the CLI is found on a cache miss; edits made
+ * elsewhere (disable, delete, limits) are picked up by a cheap fingerprint poll.
+ */
+export class KeyStore {
+  private byHash = new Map<string, AppKey>();
+  private readonly unknown = new Map<string, number>();
+  private readonly pending = new Map<string, Promise<AppKey | undefined>>();
+  private fingerprint = '';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly negativeTtlMs: number;
+
+  constructor(
+    private readonly repository: KeysRepository,
+    private readonly options: KeyStoreOptions,
+  ) {
+    this.negativeTtlMs = options.negativeTtlMs ?? 2000;
+  }
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  async load(): Promise<void> {
+    const fingerprint = await this.repository.fingerprint();
+    const rows = await this.repository.list();
+    const next = new Map<string, AppKey>();
+    for (const row of rows) next.set(row.keyHash, toAppKey(row));
+    this.byHash = next;
+    this.originSet = new Set();
+    for (const key of next.values()) this.remember(key);
+    this.unknown.clear();
+    this.fingerprint = fingerprint;
+  }
+
+  /** Polls for changes made outside this process. */
+  start(): void {
+    if (this.timer || this.options.refreshMs <= 0) return;
+    this.timer = setInterval(() => void this.refresh(), this.options.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      if ((await this.repository.fingerprint()) !== this.fingerprint) await this.load();
+    } catch (error) {
+      this.options.onStorageError?.(error);
+    }
+  }
+
+  /** The key for a secret's hash: synchronous on a hit, one deduplicated database read on a miss. */
+  lookup(hash: string): AppKey | undefined | Promise<AppKey | undefined> {
+    const hit = this.byHash.get(hash);
+    if (hit !== undefined) return hit;
+    const unknownUntil = this.unknown.get(hash);
+    if (unknownUntil !== undefined && unknownUntil > Date.now()) return undefined;
+    let pending = this.pending.get(hash);
+    if (!pending) {
+      pending = this.repository.findByHash(hash).then(
+        (row) => {
+          this.pending.delete(hash);
+          if (!row) {
+            if (this.unknown.size >= NEGATIVE_CACHE_LIMIT) this.unknown.clear();
+            this.unknown.set(hash, Date.now() + this.negativeTtlMs);
+            return undefined;
+          }
+          const key = toAppKey(row);
+          this.byHash.set(hash, key);
+          this.remember(key);
+          return key;
+        },
+        (error: unknown) => {
+          this.pending.delete(hash);
+          throw error;
+        },
+      );
+      this.pending.set(hash, pending);
+    }
+    return pending;
+  }
+
+  /** Every origin some key allows, for answering preflights (which carry no key). */
+  readonly origins = {
+    has: (origin: string): boolean => this.originSet.has(origin),
+  };
+  private originSet = new Set<string>();
+
+  private remember(key: AppKey): void {
+    for (const origin of key.allowOrigin ?? []) this.originSet.add(origin);
+  }
+}

@@ -1,0 +1,152 @@
+import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+import { formatTime, renderPairs, renderTable, truncate } from './table.js';
+
+/** What `keys` prints about a key, in the snake_case of config.json and the admin API. */
+export interface PublicKey {
+  name: string;
+  id: string;
+  prefix: string;
+  source: string;
+  enabled: boolean;
+  expires_at: string | null;
+  models: string[] | null;
+  rpm: number | null;
+  tpm: number | null;
+  rpd: number | null;
+  budget_tokens: number | null;
+  budget_usd: number | null;
+  budget_period: string | null;
+  bot_desc: string | null;
+  persona_mode: string | null;
+  defaults: KeyDefaults | null;
+  max_tokens_ceiling: number | null;
+  allow_origin: string[] | null;
+  metadata: Record<string, unknown> | null;
+  created_at: string;
+  updated_at: string;
+  last_used_at: string | null;
+}
+
+/** An allowlist, field by field: the hash never leaves the repository through the CLI. */
+export function publicKey(row: AppKeyRow): PublicKey {
+  return {
+    name: row.name,
+    id: row.id,
+    prefix: row.keyPrefix,
+    source: row.source,
+    enabled: row.enabled,
+    expires_at: row.expiresAt?.toISOString() ?? null,
+    models: row.models,
+    rpm: row.rpm,
+    tpm: row.tpm,
+    rpd: row.rpd,
+    budget_tokens: row.budgetTokens,
+    budget_usd: row.budgetUsd,
+    budget_period: row.budgetPeriod,
+    bot_desc: row.botDesc,
+    persona_mode: row.personaMode,
+    defaults: row.defaults,
+    max_tokens_ceiling: row.maxTokensCeiling,
+    allow_origin: row.allowOrigin,
+    metadata: row.metadata,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+    last_used_at: row.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+const NONE = '—';
+const LIST_CELL_MAX = 40;
+
+function formatUsd(value: number): string {
+  return `$${value.toFixed(2)}`;
+}
+
+function describeModels(models: string[] | null): string {
+  if (models === null) return 'all';
+  return models.length === 0 ? 'none' : models.join(',');
+}
+
+function describeLimits(row: AppKeyRow): string {
+  const parts = [
+    row.rpm === null ? undefined : `${row.rpm} rpm`,
+    row.tpm === null ? undefined : `${row.tpm} tpm`,
+    row.rpd === null ? undefined : `${row.rpd} rpd`,
+  ].filter((part) => part !== undefined);
+  return parts.length === 0 ? NONE : parts.join(', ');
+}
+
+function describeBudget(row: AppKeyRow): string {
+  const parts = [
+    row.budgetUsd === null ? undefined : formatUsd(row.budgetUsd),
+    row.budgetTokens === null ? undefined : `${row.budgetTokens} tokens`,
+  ].filter((part) => part !== undefined);
+  if (parts.length === 0) return NONE;
+  return row.budgetPeriod === null ? parts.join(' + ') : `${parts.join(' + ')} per ${row.budgetPeriod}`;
+}
+
+function describeState(row: AppKeyRow, now: Date): string {
+  if (!row.enabled) return 'no';
+  return row.expiresAt !== null && row.expiresAt <= now ? 'expired' : 'yes';
+}
+
+export function renderKeyList(rows: readonly AppKeyRow[], now: Date): string {
+  if (rows.length === 0) return 'No app keys yet. Create one with: openai-api keys create NAME\n';
+  return renderTable(
+    [
+      { header: 'NAME' },
+      { header: 'PREFIX' },
+      { header: 'SOURCE' },
+      { header: 'ENABLED' },
+      { header: 'MODELS' },
+      { header: 'LIMITS' },
+      { header: 'BUDGET' },
+      { header: 'EXPIRES' },
+      { header: 'LAST USED' },
+    ],
+    rows.map((row) => [
+      row.name,
+      row.keyPrefix,
+      row.source,
+      describeState(row, now),
+      truncate(describeModels(row.models), LIST_CELL_MAX),
+      describeLimits(row),
+      describeBudget(row),
+      formatTime(row.expiresAt, 'never'),
+      formatTime(row.lastUsedAt, 'never'),
+    ]),
+  );
+}
+
+function describeDefaults(defaults: KeyDefaults | null): string {
+  if (defaults === null) return NONE;
+  const parts = Object.entries(defaults).map(([name, value]) => `${name}=${String(value)}`);
+  return parts.length === 0 ? NONE : parts.join(', ');
+}
+
+/** Every attribute of one key, unset ones as "—". */
+export function renderKeyDetails(row: AppKeyRow, now: Date): string {
+  const orNone = (value: string | number | null): string => (value === null ? NONE : String(value));
+  return renderPairs([
+    ['name', row.name],
+    ['id', row.id],
+    ['prefix', row.keyPrefix],
+    ['source', row.source],
+    ['enabled', describeState(row, now)],
+    ['expires', formatTime(row.expiresAt, 'never')],
+    ['models', describeModels(row.models)],
+    ['rpm', orNone(row.rpm)],
+    ['tpm', orNone(row.tpm)],
+    ['rpd', orNone(row.rpd)],
+    ['budget', describeBudget(row)],
+    ['bot_desc', row.botDesc === null ? NONE : JSON.stringify(row.botDesc)],
+    ['persona_mode', orNone(row.personaMode)],
+    ['defaults', describeDefaults(row.defaults)],
+    ['max_tokens_ceiling', orNone(row.maxTokensCeiling)],
+    ['allow_origin', row.allowOrigin === null ? NONE : row.allowOrigin.join(',')],
+    ['metadata', row.metadata === null ? NONE : JSON.stringify(row.metadata)],
+    ['created', formatTime(row.createdAt, NONE)],
+    ['updated', formatTime(row.updatedAt, NONE)],
+    ['last used', formatTime(row.lastUsedAt, 'never')],
+  ]);
+}

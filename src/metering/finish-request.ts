@@ -1,0 +1,55 @@
+import type { FastifyRequest } from 'fastify';
+import { performance } from 'node:perf_hooks';
+import { logRequest } from '../http/request-log.js';
+import type { Usage } from '../streaming/usage.js';
+import { estimateUsage } from './estimate-usage.js';
+import type { PriceTable } from './pricing.js';
+import type { Meter, UsageSource } from './usage-event.js';
+
+export interface RequestFinisher {
+  (request: FastifyRequest, status: number): void;
+}
+
+/**
+ * Ends a request's bookkeeping exactly once: settles its reservation (or refunds it when nothing
+ * was produced), records its usage — the upstream's numbers, or an estimate for a stream cut
+ * before its usage event — and writes its log line.
+ */
+export function requestFinisher(meter: Meter, prices: PriceTable): RequestFinisher {
+  return (request, status) => {
+    const ctx = request.ctx;
+    if (ctx.done) return;
+    ctx.done = true;
+    let usage: Usage | undefined = ctx.usage;
+    let source: UsageSource = usage ? 'upstream' : 'none';
+    if (!usage && ctx.textSeen && ctx.kind !== 'other') {
+      usage = estimateUsage(ctx.kind, ctx.body, ctx.model, ctx.textSeen());
+      source = 'estimated';
+    }
+    const costUsd = usage ? prices.cost(ctx.model, usage) : null;
+    if (ctx.ticket) {
+      if (usage) ctx.ticket.settle({ tokens: usage.totalTokens, costUsd: costUsd ?? 0 });
+      else ctx.ticket.refund();
+    }
+    if (ctx.caller) {
+      meter.record({
+        requestId: request.id,
+        time: new Date(),
+        keyId: ctx.caller.key?.id,
+        caller: ctx.caller.name,
+        route: request.routeOptions.url === '/v1/*' ? request.url.split('?')[0]! : (request.routeOptions.url ?? request.url.split('?')[0]!),
+        model: ctx.model,
+        upstream: ctx.upstream,
+        status,
+        usage,
+        costUsd,
+        usageSource: source,
+        latencyMs: performance.now() - ctx.startedAt,
+        ttfbMs: ctx.firstByteAt === undefined ? undefined : ctx.firstByteAt - ctx.startedAt,
+        aborted: ctx.aborted,
+        errorCode: ctx.errorCode,
+      });
+    }
+    logRequest(request, status);
+  };
+}

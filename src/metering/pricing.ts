@@ -1,0 +1,110 @@
+/**
+ * List prices in USD per 1M tokens and the cost of one request's usage. The defaults go stale (models are renamed,
+ * repriced and shut down), so operators override them in config; a model we have no price for costs `null`,
+ * never a guess.
+ */
+
+/** USD per 1M tokens. `cachedInput` defaults to `input`; `output` to 0 (embeddings produce none). */
+export interface ModelPrice {
+  input: number;
+  cachedInput?: number;
+  output?: number;
+}
+
+/** The token counts a cost is computed from; `cachedTokens` is the part of `promptTokens` served from cache. */
+export interface CostUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+function price(input: number, cachedInput?: number, output?: number): Readonly<ModelPrice> {
+  const entry: ModelPrice = { input };
+  if (cachedInput !== undefined) entry.cachedInput = cachedInput;
+  if (output !== undefined) entry.output = output;
+  return Object.freeze(entry);
+}
+
+/**
+ * Standard (not Batch) prices from our fact sheet, openai-protocol.md §11: third-party copies of
+ * developers.openai.com/api/docs/pricing cross-checked against each other (deploybase.ai, Mar 2026; tokenmath.io,
+ * 2026-06-21; a repository table verified against the official page on 2026-03-09). Not read from the official
+ * page itself. Several of these models are announced for shutdown between 2026-10 and 2027-01.
+ */
+export const DEFAULT_PRICES: Readonly<Record<string, Readonly<ModelPrice>>> = Object.freeze({
+  'gpt-4o': price(2.5, 1.25, 10),
+  'gpt-4o-mini': price(0.15, 0.075, 0.6),
+  'gpt-4.1': price(2, 0.5, 8),
+  'gpt-4.1-mini': price(0.4, 0.1, 1.6),
+  'gpt-4.1-nano': price(0.1, 0.025, 0.4),
+  o3: price(2, 0.5, 8),
+  'o4-mini': price(1.1, 0.275, 4.4),
+  'gpt-5': price(1.25, 0.125, 10),
+  'gpt-5-mini': price(0.25, 0.025, 2),
+  'gpt-5-nano': price(0.05, 0.005, 0.4),
+  'text-embedding-3-small': price(0.02),
+  'text-embedding-3-large': price(0.13),
+  'gpt-3.5-turbo-instruct': price(1.5, undefined, 2),
+});
+
+/**
+ * A dated snapshot suffix: `-2024-08-06` (current style) or `-0914` (older MMDD style, as in
+ * gpt-3.5-turbo-instruct-0914). Only the suffix goes: `gpt-4o-mini-2024-07-18` becomes `gpt-4o-mini`, never
+ * `gpt-4o`. A snapshot priced differently from its alias (gpt-4o-2024-05-13 was) needs its own entry, which wins.
+ */
+const SNAPSHOT_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|(?:0[1-9]|1[0-2])\d{2})$/;
+
+/** Model names come from callers, so the cache of snapshot lookups is bounded. */
+const SNAPSHOT_CACHE_LIMIT = 1024;
+
+/** Cost is reported to the nano-dollar: finer digits are floating-point noise. */
+const COST_SCALE = 1e9;
+
+/** Token counts come from upstream JSON: anything but a non-negative finite number counts as 0. */
+function tokens(value: number): number {
+  return Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/** Prices by model name: config overrides over DEFAULT_PRICES. */
+export class PriceTable {
+  private readonly prices: ReadonlyMap<string, Readonly<ModelPrice>>;
+  /** Names that missed the exact lookup → their snapshot's price, or null when there is none. */
+  private readonly snapshots = new Map<string, Readonly<ModelPrice> | null>();
+
+  /** An override replaces the whole default entry of its model, so no field silently keeps a stale default. */
+  constructor(overrides: Readonly<Record<string, ModelPrice>> = {}) {
+    const merged = new Map<string, Readonly<ModelPrice>>(Object.entries(DEFAULT_PRICES));
+    for (const [model, override] of Object.entries(overrides)) merged.set(model, Object.freeze({ ...override }));
+    this.prices = merged;
+  }
+
+  /** The price of `model` by its exact name, else by its name without a date snapshot; no looser match. */
+  priceFor(model: string): Readonly<ModelPrice> | undefined {
+    const exact = this.prices.get(model);
+    if (exact !== undefined) return exact;
+    let snapshot = this.snapshots.get(model);
+    if (snapshot === undefined) {
+      const alias = model.replace(SNAPSHOT_SUFFIX, '');
+      snapshot = (alias !== model ? this.prices.get(alias) : undefined) ?? null;
+      if (this.snapshots.size >= SNAPSHOT_CACHE_LIMIT) this.snapshots.clear();
+      this.snapshots.set(model, snapshot);
+    }
+    return snapshot ?? undefined;
+  }
+
+  /** USD for `usage` on `model`, rounded to 1e-9; null when the model is unknown or has no price. */
+  cost(model: string | undefined, usage: CostUsage): number | null {
+    if (model === undefined) return null;
+    const entry = this.priceFor(model);
+    if (entry === undefined) return null;
+    const prompt = tokens(usage.promptTokens);
+    // Cached tokens are part of the prompt; more than the prompt would be an upstream bug, not a discount.
+    const cached = Math.min(tokens(usage.cachedTokens), prompt);
+    // tokens × USD per 1M tokens = millionths of a dollar.
+    const microUsd =
+      (prompt - cached) * entry.input +
+      cached * (entry.cachedInput ?? entry.input) +
+      tokens(usage.completionTokens) * (entry.output ?? 0);
+    return Math.round((microUsd / 1e6) * COST_SCALE) / COST_SCALE;
+  }
+}

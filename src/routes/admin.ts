@@ -1,0 +1,140 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AccessTokens } from '../auth/access-tokens.js';
+import { attributesToSettings } from '../auth/key-attributes.js';
+import { generateKeySecret, hashKeySecret, keyPrefix } from '../auth/key-secret.js';
+import { publicKey } from '../cli/key-view.js';
+import { keyAttributesSchema, keyNameSchema } from '../config/key-entry.js';
+import { GatewayError } from '../errors/index.js';
+import { presentedKey } from '../auth/bearer.js';
+import { validateBody } from '../http/validate.js';
+import type { LimitStore } from '../limits/index.js';
+import type { KeysRepository, AppKeyRow } from '../storage/keys-repository.js';
+import { StorageError } from '../storage/storage-error.js';
+import type { UsageRepository } from '../storage/usage-repository.js';
+
+export interface AdminDeps {
+  token: string;
+  keys: KeysRepository;
+  usage: UsageRepository;
+  limits: LimitStore;
+  /** Reloads the in-memory key cache after a change, so it applies to the next request. */
+  keysChanged: () => Promise<void>;
+  /** Extra read-only state (upstreams, storage health) for GET /admin/status. */
+  status: () => Record<string, unknown>;
+}
+
+const createBody = keyAttributesSchema.extend({ name: keyNameSchema }).strict();
+const usageQuery = z
+  .object({
+    key: z.string().optional(),
+    since: z.string().refine((v) => !Number.isNaN(Date.parse(v)), { message: 'must be an ISO-8601 date' }).optional(),
+    until: z.string().refine((v) => !Number.isNaN(Date.parse(v)), { message: 'must be an ISO-8601 date' }).optional(),
+    by: z.enum(['model', 'day', 'key']).optional(),
+  })
+  .strict();
+
+function storageFailure(error: unknown, name: string): GatewayError {
+  if (error instanceof StorageError) {
+    if (error.code === 'conflict') return new GatewayError('conflict', `A key named "${name}" already exists.`);
+    if (error.code === 'not_found') return new GatewayError('not_found', `No key named "${name}".`);
+    return new GatewayError('storage_unavailable', 'The key database is unavailable.', { cause: error });
+  }
+  return error instanceof GatewayError ? error : new GatewayError('internal_error', 'Internal error.', { cause: error });
+}
+
+/**
+ * The admin API under /admin/: JSON in and out, guarded by `admin_token`, served on its own
+ * listener (loopback unless `admin_host` says otherwise). Secrets are shown once, at creation
+ * and rotation; hashes never.
+ */
+export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const token = new AccessTokens([deps.token]);
+
+  app.addHook('onRequest', async (request) => {
+    const presented = presentedKey(request.headers);
+    if (presented === undefined) throw new GatewayError('missing_api_key', 'Missing admin token: send "Authorization: Bearer <admin_token>".');
+    if (token.match(presented) < 0) throw new GatewayError('invalid_api_key', 'Invalid admin token.');
+  });
+
+  async function existing(name: string): Promise<AppKeyRow> {
+    const row = await deps.keys.getByName(name).catch((error: unknown) => {
+      throw storageFailure(error, name);
+    });
+    if (!row) throw new GatewayError('not_found', `No key named "${name}".`);
+    return row;
+  }
+
+  async function managedHere(name: string): Promise<AppKeyRow> {
+    const row = await existing(name);
+    if (row.source === 'config') throw new GatewayError('conflict', `Key "${name}" is declared in config.json; change it there.`);
+    return row;
+  }
+
+  const changed = async (row: AppKeyRow): Promise<void> => {
+    deps.limits.forget(row.id);
+    await deps.keysChanged();
+  };
+
+  app.get('/admin/keys', async () => ({ data: (await deps.keys.list()).map(publicKey) }));
+
+  app.post('/admin/keys', async (request, reply) => {
+    const body = validateBody(createBody, request.body);
+    const { name, ...attributes } = body;
+    const secret = generateKeySecret();
+    const row = await deps.keys.create({ ...attributesToSettings(attributes), name, keyHash: hashKeySecret(secret), keyPrefix: keyPrefix(secret), source: 'admin' }).catch((error: unknown) => {
+      throw storageFailure(error, name);
+    });
+    await changed(row);
+    return reply.code(201).send({ ...publicKey(row), key: secret });
+  });
+
+  app.get<{ Params: { name: string } }>('/admin/keys/:name', async (request) => publicKey(await existing(request.params.name)));
+
+  app.patch<{ Params: { name: string } }>('/admin/keys/:name', async (request) => {
+    const attributes = validateBody(keyAttributesSchema, request.body);
+    const name = request.params.name;
+    await managedHere(name);
+    const row = await deps.keys.update(name, attributesToSettings(attributes)).catch((error: unknown) => {
+      throw storageFailure(error, name);
+    });
+    await changed(row);
+    return publicKey(row);
+  });
+
+  for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
+    app.post<{ Params: { name: string } }>(`/admin/keys/:name/${action}`, async (request) => {
+      const name = request.params.name;
+      await managedHere(name);
+      const row = await deps.keys.update(name, { enabled });
+      await changed(row);
+      return publicKey(row);
+    });
+  }
+
+  app.post<{ Params: { name: string } }>('/admin/keys/:name/rotate', async (request) => {
+    const name = request.params.name;
+    await managedHere(name);
+    const secret = generateKeySecret();
+    const row = await deps.keys.replaceSecret(name, hashKeySecret(secret), keyPrefix(secret));
+    await changed(row);
+    return { ...publicKey(row), key: secret };
+  });
+
+  app.delete<{ Params: { name: string } }>('/admin/keys/:name', async (request, reply) => {
+    const name = request.params.name;
+    const row = await managedHere(name);
+    await deps.keys.delete(name);
+    await changed(row);
+    return reply.code(204).send();
+  });
+
+  app.get('/admin/usage', async (request: FastifyRequest) => {
+    const query = validateBody(usageQuery, request.query);
+    const rows = await deps.usage.report({ keyName: query.key, since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined, by: query.by ?? 'key' });
+    return { data: rows };
+  });
+
+  app.get('/admin/status', async () => deps.status());
+
+}

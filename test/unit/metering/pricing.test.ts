@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_PRICES, PriceTable } from '../../../src/metering/pricing.js';
+
+const usage = (promptTokens: number, completionTokens: number, cachedTokens = 0) => ({
+  promptTokens,
+  completionTokens,
+  cachedTokens,
+});
+
+describe('DEFAULT_PRICES', () => {
+  it('holds the fact-sheet table (USD per 1M tokens)', () => {
+    assert.deepEqual(DEFAULT_PRICES['gpt-4o'], { input: 2.5, cachedInput: 1.25, output: 10 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-4o-mini'], { input: 0.15, cachedInput: 0.075, output: 0.6 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-4.1'], { input: 2, cachedInput: 0.5, output: 8 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-4.1-mini'], { input: 0.4, cachedInput: 0.1, output: 1.6 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-4.1-nano'], { input: 0.1, cachedInput: 0.025, output: 0.4 });
+    assert.deepEqual(DEFAULT_PRICES['o3'], { input: 2, cachedInput: 0.5, output: 8 });
+    assert.deepEqual(DEFAULT_PRICES['o4-mini'], { input: 1.1, cachedInput: 0.275, output: 4.4 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-5'], { input: 1.25, cachedInput: 0.125, output: 10 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-5-mini'], { input: 0.25, cachedInput: 0.025, output: 2 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-5-nano'], { input: 0.05, cachedInput: 0.005, output: 0.4 });
+    assert.deepEqual(DEFAULT_PRICES['text-embedding-3-small'], { input: 0.02 });
+    assert.deepEqual(DEFAULT_PRICES['text-embedding-3-large'], { input: 0.13 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-3.5-turbo-instruct'], { input: 1.5, output: 2 });
+    assert.equal(Object.keys(DEFAULT_PRICES).length, 13);
+  });
+
+  it('cannot be changed at run time', () => {
+    assert.ok(Object.isFrozen(DEFAULT_PRICES));
+    for (const entry of Object.values(DEFAULT_PRICES)) assert.ok(Object.isFrozen(entry));
+  });
+});
+
+describe('PriceTable.priceFor', () => {
+  const table = new PriceTable();
+
+  it('finds every default by its exact name', () => {
+    for (const [model, price] of Object.entries(DEFAULT_PRICES)) assert.equal(table.priceFor(model), price, model);
+  });
+
+  it('strips a trailing date snapshot', () => {
+    assert.equal(table.priceFor('gpt-4o-2024-08-06'), DEFAULT_PRICES['gpt-4o']);
+    assert.equal(table.priceFor('gpt-4o-mini-2024-07-18'), DEFAULT_PRICES['gpt-4o-mini']);
+    assert.equal(table.priceFor('gpt-5-2025-08-07'), DEFAULT_PRICES['gpt-5']);
+    assert.equal(table.priceFor('o3-2025-04-16'), DEFAULT_PRICES['o3']);
+    assert.equal(table.priceFor('gpt-4.1-nano-2025-04-14'), DEFAULT_PRICES['gpt-4.1-nano']);
+  });
+
+  it('strips an older MMDD snapshot too', () => {
+    assert.equal(table.priceFor('gpt-3.5-turbo-instruct-0914'), DEFAULT_PRICES['gpt-3.5-turbo-instruct']);
+  });
+
+  it('never prices a model as a shorter name it starts with', () => {
+    assert.notEqual(table.priceFor('gpt-4o-mini'), DEFAULT_PRICES['gpt-4o']);
+    for (const model of [
+      'gpt-4o-mini-search-preview',
+      'gpt-4o-audio-preview',
+      'gpt-4o-realtime-preview-2024-12-17',
+      'gpt-5-pro',
+      'gpt-5.1',
+      'o3-mini',
+      'o3-pro-2025-06-10',
+      'gpt-4o-2024-08-06-custom',
+      'text-embedding-3-small-v2',
+    ]) {
+      assert.equal(table.priceFor(model), undefined, model);
+    }
+  });
+
+  it('does not guess for unknown, fine-tuned or differently spelled models', () => {
+    const models = ['deepseek-chat', 'ft:gpt-4o-mini-2024-07-18:acme::abc123', 'GPT-4o', 'openai/gpt-4o'];
+    for (const model of [...models, '', '-2024-08-06']) {
+      assert.equal(table.priceFor(model), undefined, model);
+    }
+  });
+
+  it('answers the same after its snapshot cache has been filled and emptied', () => {
+    for (let i = 0; i < 5000; i++) table.priceFor(`unknown-model-${i}-2024-01-01`);
+    assert.equal(table.priceFor('gpt-4o-2024-08-06'), DEFAULT_PRICES['gpt-4o']);
+    assert.equal(table.priceFor('unknown-model-1-2024-01-01'), undefined);
+  });
+});
+
+describe('PriceTable overrides', () => {
+  it('adds models and replaces a default entry whole', () => {
+    const table = new PriceTable({
+      'gpt-4o': { input: 3, output: 12 },
+      'deepseek-chat': { input: 0.27, cachedInput: 0.07, output: 1.1 },
+    });
+    assert.deepEqual(table.priceFor('gpt-4o'), { input: 3, output: 12 });
+    assert.deepEqual(table.priceFor('deepseek-chat'), { input: 0.27, cachedInput: 0.07, output: 1.1 });
+    assert.equal(table.priceFor('gpt-4o-mini'), DEFAULT_PRICES['gpt-4o-mini']);
+    // Without its own cachedInput, the override charges cached tokens at its input price, not the old default's.
+    assert.equal(table.cost('gpt-4o', usage(1_000_000, 0, 1_000_000)), 3);
+  });
+
+  it('prices a snapshot by the override of its alias', () => {
+    const table = new PriceTable({ 'gpt-4o': { input: 3, output: 12 } });
+    assert.deepEqual(table.priceFor('gpt-4o-2024-11-20'), { input: 3, output: 12 });
+  });
+
+  it('lets an exact snapshot entry win over its alias', () => {
+    const table = new PriceTable({ 'gpt-4o-2024-05-13': { input: 5, output: 15 } });
+    assert.deepEqual(table.priceFor('gpt-4o-2024-05-13'), { input: 5, output: 15 });
+    assert.equal(table.priceFor('gpt-4o-2024-08-06'), DEFAULT_PRICES['gpt-4o']);
+  });
+
+  it('changes neither the defaults nor other tables, and ignores later edits of the overrides object', () => {
+    const overrides = { 'gpt-4o': { input: 3, output: 12 } };
+    const table = new PriceTable(overrides);
+    overrides['gpt-4o'].input = 99;
+    assert.deepEqual(table.priceFor('gpt-4o'), { input: 3, output: 12 });
+    assert.equal(DEFAULT_PRICES['gpt-4o']?.input, 2.5);
+    assert.equal(new PriceTable().priceFor('gpt-4o'), DEFAULT_PRICES['gpt-4o']);
+  });
+});
+
+describe('PriceTable.cost', () => {
+  const table = new PriceTable();
+
+  it('charges uncached input, cached input and output at their prices', () => {
+    // (600 × 2.50 + 400 × 1.25 + 500 × 10) / 1e6
+    assert.equal(table.cost('gpt-4o', usage(1000, 500, 400)), 0.007);
+    assert.equal(table.cost('gpt-4o', usage(1_000_000, 1_000_000)), 12.5);
+    const miniCost = (1000 * 0.15 + 1000 * 0.075 + 100 * 0.6) / 1e6;
+    assert.equal(table.cost('gpt-4o-mini-2024-07-18', usage(2000, 100, 1000)), miniCost);
+  });
+
+  it('charges cached tokens at the input price when the model has no cached price', () => {
+    assert.equal(table.cost('gpt-3.5-turbo-instruct', usage(1000, 0, 1000)), 0.0015);
+  });
+
+  it('charges nothing for output when the model has no output price', () => {
+    assert.equal(table.cost('text-embedding-3-small', usage(1_000_000, 50)), 0.02);
+  });
+
+  it('rounds to the nano-dollar', () => {
+    assert.equal(table.cost('gpt-5-nano', usage(1, 0, 1)), 5e-9);
+    assert.equal(table.cost('gpt-4.1-nano', usage(3, 0)), 3e-7);
+    const tiny = new PriceTable({ cheap: { input: 0.0004 } });
+    assert.equal(tiny.cost('cheap', usage(1, 0)), 0);
+  });
+
+  it('is 0 for no tokens', () => {
+    assert.equal(table.cost('gpt-5', usage(0, 0)), 0);
+  });
+
+  it('is null for an unknown model or none, never a guess', () => {
+    assert.equal(table.cost('deepseek-chat', usage(1000, 1000)), null);
+    assert.equal(table.cost('gpt-4o-mini-search-preview', usage(1000, 1000)), null);
+    assert.equal(table.cost(undefined, usage(1000, 1000)), null);
+  });
+
+  it('never goes negative on inconsistent usage: cached is capped at the prompt, bad counts are 0', () => {
+    assert.equal(table.cost('gpt-4o', usage(100, 0, 1000)), (100 * 1.25) / 1e6);
+    assert.equal(table.cost('gpt-4o', usage(-5, Number.NaN, -1)), 0);
+    assert.equal(table.cost('gpt-4o', usage(Number.POSITIVE_INFINITY, 10)), (10 * 10) / 1e6);
+  });
+});
