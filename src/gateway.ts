@@ -78,6 +78,7 @@ export async function createGateway(config: Config, logger: Logger): Promise<Gat
         keys,
         usage,
         limits,
+        flushUsage: () => writer.flush(),
         keysChanged: () => keyStore.load(),
         status: () => ({ storage: { healthy: health.healthy, reason: health.reason ?? null, pending_usage_records: writer.pending }, keys: keyStore.size }),
       });

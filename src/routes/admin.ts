@@ -18,6 +18,8 @@ export interface AdminDeps {
   keys: KeysRepository;
   usage: UsageRepository;
   limits: LimitStore;
+  /** Writes queued usage records, so budgets reloaded after a change see every request so far. */
+  flushUsage: () => Promise<void>;
   /** Reloads the in-memory key cache after a change, so it applies to the next request. */
   keysChanged: () => Promise<void>;
   /** Extra read-only state (upstreams, storage health) for GET /admin/status. */
@@ -72,6 +74,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   }
 
   const changed = async (row: AppKeyRow): Promise<void> => {
+    await deps.flushUsage();
     deps.limits.forget(row.id);
     await deps.keysChanged();
   };

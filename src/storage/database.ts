@@ -112,6 +112,8 @@ async function openPostgres(url: string): Promise<Database> {
     max: PG_POOL_MAX,
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
+    // A server that accepts but never answers must not stall usage writes (or key reads) forever.
+    query_timeout: 10_000,
     application_name: 'openai-api',
     types: { getTypeParser: typeParser },
   });

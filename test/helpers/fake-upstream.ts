@@ -145,6 +145,8 @@ export class FakeUpstream {
   private async listen(): Promise<void> {
     this.server = createServer((request, response) => void this.onRequest(request, response));
     this.server.on('connection', (socket) => {
+      // Every request on a keep-alive socket adds a close listener (see onRequest); many is normal.
+      socket.setMaxListeners(0);
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
