@@ -14,12 +14,14 @@ import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
 import { v1Routes } from './routes/v1.js';
 import type { UpstreamClient } from './upstream/client.js';
+import type { ModelCatalog } from './upstream/model-catalog.js';
 
 export interface AppDeps {
   logger: Logger;
   auth: Authenticator;
   admission: Admission;
   upstreams: UpstreamClient;
+  models: ModelCatalog | undefined;
   prices: PriceTable;
   finish: RequestFinisher;
   cors: OriginPolicy;
@@ -76,7 +78,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   healthRoutes(app);
   const routeDeps = { config, auth: deps.auth, upstreams: deps.upstreams, admission: deps.admission, prices: deps.prices, finish };
   apiChatRoutes(app, routeDeps);
-  v1Routes(app, routeDeps);
+  v1Routes(app, { ...routeDeps, models: deps.models });
   await app.ready();
   return app;
 }

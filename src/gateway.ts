@@ -3,7 +3,7 @@ import { baseServer, buildApp } from './app.js';
 import { Authenticator } from './auth/authenticator.js';
 import { configKeyEntries } from './auth/key-attributes.js';
 import { KeyStore } from './auth/key-store.js';
-import type { Config } from './config/index.js';
+import { upstreamsFromConfig, type Config } from './config/index.js';
 import { originPolicy } from './http/cors.js';
 import { LimitTracker } from './limits/index.js';
 import { requestFinisher } from './metering/finish-request.js';
@@ -16,8 +16,8 @@ import { adminRoutes } from './routes/admin.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { KeysRepository } from './storage/keys-repository.js';
 import { UsageRepository } from './storage/usage-repository.js';
-import type { UpstreamClient } from './upstream/client.js';
-import { SingleUpstream } from './upstream/single-upstream.js';
+import { ModelCatalog } from './upstream/model-catalog.js';
+import { UpstreamPool } from './upstream/pool.js';
 
 /** Errors raised before a request is admitted: such requests never reached an upstream and use no quota. */
 const REFUSED_BEFORE_UPSTREAM = ['missing_api_key', 'invalid_api_key', 'invalid_json', 'invalid_content_type', 'invalid_request', 'origin_not_allowed', 'model_not_allowed', 'rate_limit_exceeded', 'budget_exceeded', 'storage_unavailable', 'body_too_large', 'not_found', 'model_not_found', 'shutting_down'];
@@ -33,7 +33,7 @@ export interface Gateway {
   writer: UsageWriter;
   keyStore: KeyStore;
   auth: Authenticator;
-  upstreams: UpstreamClient;
+  upstreams: UpstreamPool;
   health: StorageHealth;
   close(): Promise<void>;
 }
@@ -63,12 +63,10 @@ export async function createGateway(config: Config, logger: Logger): Promise<Gat
     const limits = new LimitTracker({ loadUsage: (keyId, since) => usage.totalsSince(keyId, since, REFUSED_BEFORE_UPSTREAM) });
     const admission = new Admission(limits, health, config.failOpen);
     const auth = new Authenticator(config.accessTokens, keyStore);
-    const upstreams: UpstreamClient = new SingleUpstream(
-      { name: 'default', baseUrl: config.upstream.baseUrl, apiKeys: config.upstream.apiKeys, proxy: config.upstream.proxy, connectTimeoutMs: config.upstream.connectTimeoutMs },
-      config.upstream,
-    );
+    const upstreams = new UpstreamPool(upstreamsFromConfig(config), config.pool, { logger, timeouts: config.upstream });
+    const models = new ModelCatalog(upstreams);
     const finish = requestFinisher(writer, prices);
-    const app = await buildApp(config, { logger, auth, admission, upstreams, prices, finish, cors: originPolicy(config.allowOrigin, keyStore.origins) });
+    const app = await buildApp(config, { logger, auth, admission, upstreams, models, prices, finish, cors: originPolicy(config.allowOrigin, keyStore.origins) });
 
     let admin: FastifyInstance | undefined;
     if (config.admin.token !== '') {
@@ -80,7 +78,7 @@ export async function createGateway(config: Config, logger: Logger): Promise<Gat
         limits,
         flushUsage: () => writer.flush(),
         keysChanged: () => keyStore.load(),
-        status: () => ({ storage: { healthy: health.healthy, reason: health.reason ?? null, pending_usage_records: writer.pending }, keys: keyStore.size }),
+        status: () => ({ storage: { healthy: health.healthy, reason: health.reason ?? null, pending_usage_records: writer.pending }, keys: keyStore.size, upstreams: upstreams.state() }),
       });
       await admin.ready();
     }

@@ -71,10 +71,19 @@ function checkKnownKeys(file: Record<string, unknown>, path: string): void {
   }
 }
 
+// Values under these names are secrets: an error names the field and never echoes what it holds.
+const SECRET_FIELD = /(?:^|[.[])(?:api_keys?|key|access_token|admin_token|secret|password)(?:$|[.\]])/;
+const SECRET_NAME = /^(?:api_keys?|key|access_token|admin_token|secret|password)$/;
+
+function shownValue(path: string, value: unknown): string {
+  if (SECRET_FIELD.test(path) && value !== undefined) return `is invalid (value hidden: ${typeof value === 'string' ? `${value.length} characters` : typeof value})`;
+  return value === undefined ? 'missing' : `is ${describeValue(value)}`;
+}
+
 /** One line for a failed field; nested fields (keys[2].rpm) name their path and zod's reason. */
 function describeIssue(key: string, source: Source, raw: unknown, spec: FieldSpec, issue: { path: PropertyKey[]; message: string } | undefined): string {
   if (!issue || issue.path.length === 0 || typeof raw !== 'object' || raw === null) {
-    return `config error: ${describeSource(key, source)} is ${describeValue(raw)}: expected ${spec.expect}`;
+    return `config error: ${describeSource(key, source)} ${shownValue(key, raw)}: expected ${spec.expect}`;
   }
   let path = key;
   let value: unknown = raw;
@@ -83,7 +92,8 @@ function describeIssue(key: string, source: Source, raw: unknown, spec: FieldSpe
     value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[part] : undefined;
   }
   const where = source.kind === 'env' ? `${path} in ${source.name} (env var)` : source.kind === 'file' ? `"${path}" in ${source.file}` : `"${path}"`;
-  const shown = value === undefined ? 'missing' : `is ${describeValue(value)}`;
+  // An object holding a secret (a whole keys[i] entry) is not echoed either.
+  const shown = shownValue(SECRET_FIELD.test(path) || (typeof value === 'object' && value !== null && Object.keys(value).some((name) => SECRET_NAME.test(name))) ? `${path}.key` : path, value);
   return `config error: ${where} ${shown}: ${issue.message}`;
 }
 
@@ -104,7 +114,8 @@ function coerceEnv(value: string, kind: EnvKind, name: string): unknown {
       try {
         return JSON.parse(trimmed);
       } catch {
-        throw new ConfigError(`config error: ${name} (env var) is not valid JSON: ${describeValue(value)}`);
+        // Not echoed: KEYS and UPSTREAMS hold secrets.
+        throw new ConfigError(`config error: ${name} (env var) is not valid JSON: syntax error at ${lineAndColumn(trimmed, Math.max(0, jsonErrorOffset(trimmed)))}`);
       }
   }
 }

@@ -7,20 +7,14 @@ import type { IncomingHttpHeaders } from 'node:http';
  */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'openai-beta', 'idempotency-key', 'x-stainless-helper-method'] as const;
 
-export interface UpstreamIdentity {
-  organization: string | undefined;
-  project: string | undefined;
-}
-
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, identity: UpstreamIdentity, contentLength: number | undefined): Record<string, string> {
+/** The request headers sent upstream; the upstream's own headers (key, organization, project) are added by the pool. */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, contentLength: number | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = headers[name];
     if (typeof value === 'string') out[name] = value;
   }
   if (contentLength !== undefined) out['content-length'] = String(contentLength);
-  if (identity.organization) out['openai-organization'] = identity.organization;
-  if (identity.project) out['openai-project'] = identity.project;
   return out;
 }
 

@@ -17,8 +17,8 @@ export interface V1BodyPolicy {
   defaults: ChatDefaults | undefined;
   /** The caller's app key, when it carries a persona, defaults or a ceiling. */
   key: KeyPolicy | undefined;
-  /** Whether the upstream accepts `stream_options.include_usage`. */
-  includeUsage: boolean;
+  /** Whether the upstreams serving this (alias-resolved) model accept `stream_options.include_usage`. */
+  includeUsage: (model: string | undefined) => boolean;
 }
 
 export interface PreparedV1Body {
@@ -131,7 +131,7 @@ export function prepareV1Body(kind: EndpointKind, raw: Buffer, parsed: unknown, 
 
   const stream = parsed.stream === true;
   let usageInjected = false;
-  if (stream && policy.includeUsage && (kind === 'chat' || kind === 'completions')) {
+  if (stream && (kind === 'chat' || kind === 'completions') && policy.includeUsage(model)) {
     const options = isObject(parsed.stream_options) ? parsed.stream_options : undefined;
     if (options?.include_usage !== true) {
       edit.set('stream_options', { ...options, include_usage: true });

@@ -21,12 +21,15 @@ import { SSE_KEEPALIVE, sseErrorEvent } from '../streaming/sse-usage-tap.js';
 import type { UpstreamAnswer, UpstreamClient } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
+import type { ModelCatalog } from '../upstream/model-catalog.js';
 import { authenticateRequest } from './authenticate.js';
 
 export interface V1Deps {
   config: Config;
   auth: Authenticator;
   upstreams: UpstreamClient;
+  /** Answers GET /v1/models from the gateway's own catalogue; absent: relayed as any path. */
+  models?: ModelCatalog;
   admission: Admission;
   prices: PriceTable;
   finish: RequestFinisher;
@@ -63,7 +66,6 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
   const { config, auth, upstreams, admission, prices, finish } = deps;
   const timeouts = config.upstream;
   const limit = config.server.v1BodyLimit;
-  const identity = { organization: config.upstream.organization, project: config.upstream.project };
 
   async function prepare(request: FastifyRequest, caller: Caller, pathname: string, query: string): Promise<PreparedRequest> {
     const kind = endpointKind(request.method, pathname);
@@ -84,12 +86,11 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
       } catch (error) {
         throw new GatewayError('invalid_json', `Request body is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
       }
-      const model = typeof (parsed as { model?: unknown } | null)?.model === 'string' ? (parsed as { model: string }).model : undefined;
       const body = prepareV1Body(kind, bytes, parsed, {
         modelAlias: config.modelAlias,
         defaults: config.v1Defaults ? config.defaults : undefined,
         key: keyPolicy(caller),
-        includeUsage: upstreams.acceptsIncludeUsage(model),
+        includeUsage: (model) => upstreams.acceptsIncludeUsage(model),
       });
       request.ctx.body = parsed;
       request.ctx.model = body.model;
@@ -121,6 +122,7 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
     if (DOT_SEGMENT.test(pathname) || pathname.includes('\\')) {
       throw new GatewayError('invalid_request', 'The path may not contain "." or ".." segments.');
     }
+    if (deps.models && request.method === 'GET' && pathname === '/models') return listModels(request, reply, caller, deps.models);
     const prepared = await prepare(request, caller, pathname, queryAt === -1 ? '' : url.slice(queryAt));
     ctx.ticket = await admission.admit(caller, ctx.model, () => {
       const model = ctx.model ?? '';
@@ -144,7 +146,7 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
         model: ctx.model,
         method: request.method as Dispatcher.HttpMethod,
         path: prepared.path,
-        headers: upstreamRequestHeaders(request.headers, identity, prepared.contentLength),
+        headers: upstreamRequestHeaders(request.headers, prepared.contentLength),
         body: prepared.body,
         signal: abort.signal,
       });
@@ -202,6 +204,14 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
     ctx.aborted = outcome.aborted;
     ctx.errorCode = outcome.error?.code ?? (status >= 400 ? `upstream_${status}` : undefined);
     finish(request, outcome.aborted ? 499 : status);
+  }
+
+  /** The union of models the caller's key may use, across every upstream. */
+  async function listModels(request: FastifyRequest, reply: FastifyReply, caller: Caller, catalog: ModelCatalog): Promise<void> {
+    request.ctx.ticket = await admission.admit(caller, undefined, () => ({ tokens: 0, costUsd: 0 }));
+    const allowed = caller.key?.models;
+    const data = (await catalog.models()).filter((model) => !allowed || allowed.test(model.id));
+    reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ object: 'list', data }));
   }
 
   app.register(async (scope) => {

@@ -22,7 +22,7 @@ describe('/api/chat', () => {
   before(async () => {
     upstream = await FakeUpstream.start();
     gateway = await startTestGateway(
-      { BASE_URL: upstream.url, APIKEY: UPSTREAM_KEYS.join('|'), ACCESS_TOKEN: `${TOKEN},second-token`, FIRST_BYTE_TIMEOUT: '0.5', IDLE_TIMEOUT: '0.5' },
+      { BASE_URL: upstream.url, APIKEY: UPSTREAM_KEYS.join('|'), ACCESS_TOKEN: `${TOKEN},second-token`, FIRST_BYTE_TIMEOUT: '0.5', IDLE_TIMEOUT: '0.5', MAX_ATTEMPTS: '1', COOLDOWN: '0.05' },
       { bot_desc: 'You are a helpful cat.', model: 'gpt-4o-mini', max_tokens: 300, temperature: 0.7, top_p: 0.95, frequency_penalty: 0.1, presence_penalty: 0.6 },
     );
   });

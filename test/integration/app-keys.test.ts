@@ -48,7 +48,7 @@ for (const backend of storageBackends()) {
       upstream = await FakeUpstream.start();
       database = await backend.open();
       gateway = await startTestGateway(
-        { BASE_URL: upstream.url, APIKEY: 'sk-upstream-app-keys', ACCESS_TOKEN: ACCESS, ADMIN_TOKEN: ADMIN, DATABASE_URL: database.url, BOT_DESC: 'global persona' },
+        { BASE_URL: upstream.url, APIKEY: 'sk-upstream-app-keys', ACCESS_TOKEN: ACCESS, ADMIN_TOKEN: ADMIN, DATABASE_URL: database.url, BOT_DESC: 'global persona', MAX_ATTEMPTS: '1' },
         { keys: [{ name: 'from-config', key: CONFIG_SECRET, models: ['gpt-4o*'], rpd: 1000 }] },
       );
     });

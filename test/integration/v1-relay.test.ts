@@ -18,7 +18,7 @@ describe('/v1 relay', () => {
 
   before(async () => {
     upstream = await FakeUpstream.start();
-    gateway = await startTestGateway({ BASE_URL: upstream.url, APIKEY: UPSTREAM_KEY, ACCESS_TOKEN: TOKEN, FIRST_BYTE_TIMEOUT: '1', IDLE_TIMEOUT: '1', V1_BODY_LIMIT: '256KiB', MODEL_ALIAS: '{"fast":"gpt-4o-mini"}', OPENAI_ORGANIZATION: 'org-gateway' });
+    gateway = await startTestGateway({ BASE_URL: upstream.url, APIKEY: UPSTREAM_KEY, ACCESS_TOKEN: TOKEN, FIRST_BYTE_TIMEOUT: '1', IDLE_TIMEOUT: '1', V1_BODY_LIMIT: '256KiB', MAX_ATTEMPTS: '1', COOLDOWN: '0.05', MODEL_ALIAS: '{"fast":"gpt-4o-mini"}', OPENAI_ORGANIZATION: 'org-gateway' });
     client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: TOKEN, maxRetries: 0 });
   });
   after(async () => {
@@ -78,7 +78,7 @@ describe('/v1 relay', () => {
       assert.deepEqual(embeddings.data[0]?.embedding, [0.1, 0.2, 0.3]);
       const models = [];
       for await (const model of client.models.list()) models.push(model.id);
-      assert.deepEqual(models, ['gpt-4o-mini', 'gpt-4o']);
+      assert.deepEqual(models, ['gpt-4o', 'gpt-4o-mini'], "the upstream's own list, served (and cached) by the gateway");
     });
 
     it('surfaces an upstream 429 as RateLimitError with status 429 and the upstream body', async () => {
@@ -267,7 +267,7 @@ describe('/v1 relay', () => {
       await dead.close();
       const other = await startTestGateway({ BASE_URL: deadUrl, ACCESS_TOKEN: TOKEN });
       try {
-        const response = await fetch(`${other.url}/v1/models`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        const response = await fetch(`${other.url}/v1/files`, { headers: { authorization: `Bearer ${TOKEN}` } });
         assert.equal(response.status, 502);
         assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'upstream_unreachable');
       } finally {

@@ -127,3 +127,19 @@ describe('bad configuration stops start-up with one clear line', () => {
     assert.throws(() => loadConfig({ env: { CONFIG_FILE: '/nonexistent/openai-api.json' } }), /does not exist \(named by CONFIG_FILE\)/);
   });
 });
+
+describe('config errors never echo secrets', () => {
+  it('hides a bad admin token, key entries and JSON with keys', () => {
+    const admin = configError(undefined, { ADMIN_TOKEN: 'short-secret' });
+    assert.match(admin, /ADMIN_TOKEN \(env var\) is invalid \(value hidden: 12 characters\)/);
+    assert.ok(!admin.includes('short-secret'));
+    const entry = configError({ keys: [{ name: 'app', key: 'sk-very-secret-value-123', rmp: 3 }] });
+    assert.ok(!entry.includes('sk-very-secret-value-123'), entry);
+    assert.match(entry, /keys\[0\]/);
+    const short = configError({ keys: [{ name: 'app', key: 'tiny-secret' }] });
+    assert.ok(!short.includes('tiny-secret'), short);
+    const json = configError(undefined, { UPSTREAMS: '[{"name":"a","api_keys":"sk-leak-me-please"' });
+    assert.ok(!json.includes('sk-leak-me-please'), json);
+    assert.match(json, /UPSTREAMS \(env var\) is not valid JSON: syntax error at line 1/);
+  });
+});

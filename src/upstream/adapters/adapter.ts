@@ -1,0 +1,19 @@
+import type { UpstreamConfig } from '../../config/upstream-entry.js';
+import { AzureAdapter } from './azure.js';
+import { OpenAiAdapter } from './openai.js';
+
+/** How one provider type is addressed: which models it can take, where a request goes, how a key is sent. */
+export interface ProviderAdapter {
+  /** Whether the upstream can serve this model beyond its `models` globs (Azure: only models with a deployment). */
+  servesModel(model: string): boolean;
+  /** Whether a request without a model can go to this path (below /v1, no query). */
+  servesWithoutModel(pathname: string): boolean;
+  /** The path from the upstream's origin, query included, for a request path below /v1. */
+  target(path: string, model: string | undefined): string;
+  /** The headers every request with `key` carries: the entry's extra headers and the credential. */
+  keyHeaders(key: string | undefined): Record<string, string>;
+}
+
+export function adapterFor(config: UpstreamConfig, basePath: string): ProviderAdapter {
+  return config.type === 'azure' ? new AzureAdapter(config, basePath) : new OpenAiAdapter(config, basePath);
+}

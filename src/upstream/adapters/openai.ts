@@ -1,0 +1,29 @@
+import type { UpstreamConfig } from '../../config/upstream-entry.js';
+import type { ProviderAdapter } from './adapter.js';
+
+/**
+ * OpenAI and every OpenAI-compatible provider: `{base_url}{path}`, `Authorization: Bearer KEY`
+ * (none without a key, e.g. a local Ollama), plus the entry's extra headers.
+ */
+export class OpenAiAdapter implements ProviderAdapter {
+  constructor(
+    private readonly config: UpstreamConfig,
+    private readonly basePath: string,
+  ) {}
+
+  servesModel(): boolean {
+    return true;
+  }
+
+  servesWithoutModel(): boolean {
+    return true;
+  }
+
+  target(path: string): string {
+    return this.basePath + path;
+  }
+
+  keyHeaders(key: string | undefined): Record<string, string> {
+    return key === undefined ? { ...this.config.headers } : { ...this.config.headers, authorization: `Bearer ${key}` };
+  }
+}

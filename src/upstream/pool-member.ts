@@ -1,0 +1,115 @@
+import type { UpstreamConfig } from '../config/upstream-entry.js';
+import { adapterFor, type ProviderAdapter } from './adapters/adapter.js';
+import { chooseKey, type Choosable } from './balancer.js';
+import { CircuitBreaker, KeyHealth, type CircuitSettings } from './health.js';
+import { ModelMatcher } from './model-glob.js';
+import { Upstream } from './upstream.js';
+
+/**
+ * How a key is shown in logs and state: its index and last four characters, never more. A key
+ * shorter than 12 characters shows none (four would be too much of it).
+ */
+export function keyHint(secret: string | undefined): string {
+  if (secret === undefined) return 'none';
+  return secret.length >= 12 ? `…${secret.slice(-4)}` : '…';
+}
+
+/** One key of one upstream, with its health and load. */
+export class KeySlot implements Choosable {
+  readonly weight = 1;
+  inFlight = 0;
+  eligible = false;
+  /** Since start. */
+  requests = 0;
+  errors = 0;
+  readonly health = new KeyHealth();
+  readonly hint: string;
+  /** The headers every request with this key carries (the entry's extras and the credential), built once. */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    readonly member: PoolMember,
+    readonly index: number,
+    readonly secret: string | undefined,
+  ) {
+    this.hint = keyHint(secret);
+    this.headers = member.adapter.keyHeaders(secret);
+  }
+
+  /** Log fields that identify the key without revealing it (`key` itself is a redacted log field). */
+  get logFields(): { upstream: string; keyIndex: number; keyHint: string } {
+    return { upstream: this.member.name, keyIndex: this.index, keyHint: this.hint };
+  }
+}
+
+/** One upstream in the pool: its connection (undici Pool or ProxyAgent), keys, circuit and load. */
+export class PoolMember implements Choosable {
+  readonly name: string;
+  readonly weight: number;
+  inFlight = 0;
+  eligible = false;
+  readonly connection: Upstream;
+  readonly adapter: ProviderAdapter;
+  readonly matcher: ModelMatcher;
+  readonly circuit: CircuitBreaker;
+  readonly keys: readonly KeySlot[];
+  private keyCursor = 0;
+
+  constructor(
+    readonly config: UpstreamConfig,
+    circuit: CircuitSettings,
+    connectTimeoutMs: number,
+  ) {
+    this.name = config.name;
+    this.weight = config.weight;
+    // The connection only: keys live in the slots below, with their health.
+    this.connection = new Upstream({ name: config.name, baseUrl: config.baseUrl, apiKeys: [], proxy: config.proxy, connectTimeoutMs });
+    this.adapter = adapterFor(config, this.connection.basePath);
+    this.matcher = new ModelMatcher(config.models);
+    this.circuit = new CircuitBreaker(circuit);
+    // A keyless upstream (e.g. a local Ollama) still has one slot, so health and load work the same.
+    const secrets = config.apiKeys.length > 0 ? config.apiKeys : [undefined];
+    this.keys = secrets.map((secret, index) => new KeySlot(this, index, secret));
+  }
+
+  /** Whether this upstream can take the model at all (globs, then the adapter: Azure needs a deployment). */
+  serves(model: string): boolean {
+    return this.matcher.matches(model) && this.adapter.servesModel(model);
+  }
+
+  hasUsableKey(now: number): boolean {
+    for (const key of this.keys) if (key.health.usable(now)) return true;
+    return false;
+  }
+
+  /** When this upstream could next take a request: its circuit and its soonest key both allowing. */
+  availableAt(now: number): number {
+    let keyAt = Infinity;
+    for (const key of this.keys) keyAt = Math.min(keyAt, key.health.availableAt(now));
+    return Math.max(keyAt, this.circuit.availableAt(now));
+  }
+
+  /** The usable key with the fewest in flight, in turn; keys already tried for this request only when nothing else is left. */
+  chooseKey(now: number, tried: readonly KeySlot[]): KeySlot | undefined {
+    for (const key of this.keys) key.eligible = key.health.usable(now) && !tried.includes(key);
+    let index = chooseKey(this.keys, this.keyCursor);
+    if (index === -1 && tried.length > 0) {
+      for (const key of this.keys) key.eligible = key.health.usable(now);
+      index = chooseKey(this.keys, this.keyCursor);
+    }
+    return index === -1 ? undefined : this.keys[index];
+  }
+
+  /** Counts a request on `key` and moves the turn past it. */
+  take(key: KeySlot): void {
+    key.inFlight += 1;
+    key.requests += 1;
+    this.inFlight += 1;
+    this.keyCursor = (key.index + 1) % this.keys.length;
+  }
+
+  release(key: KeySlot): void {
+    key.inFlight -= 1;
+    this.inFlight -= 1;
+  }
+}
