@@ -1,30 +1,23 @@
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config/index.js';
 import { GatewayError, sendError, toGatewayError } from './errors/index.js';
-import { answerPreflight, applyCors, type OriginPolicy } from './http/cors.js';
+import type { ActiveStreams } from './http/active-streams.js';
+import { answerPreflight, applyCors } from './http/cors.js';
 import { newRequestContext } from './http/request-context.js';
 import { requestIdFor } from './http/request-id.js';
 import type { RequestFinisher } from './metering/finish-request.js';
-import type { PriceTable } from './metering/pricing.js';
 import type { Logger } from './observability/logger.js';
-import type { Admission } from './policy/admission.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
 import { v1Routes } from './routes/v1.js';
-import type { UpstreamClient } from './upstream/client.js';
-import type { ModelCatalog } from './upstream/model-catalog.js';
+import type { Runtime } from './runtime.js';
 
 export interface AppDeps {
   logger: Logger;
-  auth: Authenticator;
-  admission: Admission;
-  upstreams: UpstreamClient;
-  models: ModelCatalog | undefined;
-  prices: PriceTable;
+  runtime: Runtime;
   finish: RequestFinisher;
-  cors: OriginPolicy;
+  streams: ActiveStreams;
 }
 
 /** Fastify with the gateway's request id, error rendering and logging conventions; routes are added by the caller. */
@@ -58,10 +51,11 @@ export function baseServer(logger: Logger, bodyLimit: number): FastifyInstance {
 /** The whole public gateway as a Fastify instance, not listening yet (tests and main both start it). */
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const app = baseServer(deps.logger, config.server.bodyLimit);
-  const { cors, finish } = deps;
+  const { runtime, finish } = deps;
   app.addHook('onRequest', (request, reply, done) => {
     request.ctx = newRequestContext(performance.now());
     reply.header('x-request-id', request.id);
+    const cors = runtime.current.cors;
     if (request.method === 'OPTIONS' && request.headers.origin !== undefined) {
       answerPreflight(request, reply, cors);
       return;
@@ -76,9 +70,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
 
   healthRoutes(app);
-  const routeDeps = { config, auth: deps.auth, upstreams: deps.upstreams, admission: deps.admission, prices: deps.prices, finish };
-  apiChatRoutes(app, routeDeps);
-  v1Routes(app, { ...routeDeps, models: deps.models });
+  const routeDeps = { runtime, finish, streams: deps.streams };
+  apiChatRoutes(app, config, routeDeps);
+  v1Routes(app, config, routeDeps);
   await app.ready();
   return app;
 }

@@ -1,23 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { baseServer, buildApp } from './app.js';
-import { Authenticator } from './auth/authenticator.js';
 import { configKeyEntries } from './auth/key-attributes.js';
 import { KeyStore } from './auth/key-store.js';
-import { upstreamsFromConfig, type Config } from './config/index.js';
-import { originPolicy } from './http/cors.js';
+import type { Config } from './config/index.js';
+import { ActiveStreams } from './http/active-streams.js';
 import { LimitTracker } from './limits/index.js';
 import { requestFinisher } from './metering/finish-request.js';
-import { PriceTable } from './metering/pricing.js';
 import { StorageHealth } from './metering/storage-health.js';
 import { UsageWriter } from './metering/usage-writer.js';
 import type { Logger } from './observability/logger.js';
-import { Admission } from './policy/admission.js';
 import { adminRoutes } from './routes/admin.js';
+import { buildRuntimeParts, type Runtime } from './runtime.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { KeysRepository } from './storage/keys-repository.js';
 import { UsageRepository } from './storage/usage-repository.js';
-import { ModelCatalog } from './upstream/model-catalog.js';
-import { UpstreamPool } from './upstream/pool.js';
 
 /** Errors raised before a request is admitted: such requests never reached an upstream and use no quota. */
 const REFUSED_BEFORE_UPSTREAM = ['missing_api_key', 'invalid_api_key', 'invalid_json', 'invalid_content_type', 'invalid_request', 'origin_not_allowed', 'model_not_allowed', 'rate_limit_exceeded', 'budget_exceeded', 'storage_unavailable', 'body_too_large', 'not_found', 'model_not_found', 'shutting_down'];
@@ -25,24 +21,46 @@ const REFUSED_BEFORE_UPSTREAM = ['missing_api_key', 'invalid_api_key', 'invalid_
 /** How often each instance checks the database for keys changed by the CLI or another instance. */
 const KEY_REFRESH_MS = 2000;
 
+/** Settings bound at start-up (sockets, database): a reload that changes them warns that a restart is needed. */
+const RESTART_ONLY: Array<[string, (config: Config) => unknown]> = [
+  ['host / port', (c) => `${c.server.host}:${c.server.port}`],
+  ['database_url', (c) => c.databaseUrl],
+  ['admin_token / admin_host / admin_port', (c) => `${c.admin.token !== ''}:${c.admin.host}:${c.admin.port}`],
+  ['body_limit', (c) => c.server.bodyLimit],
+  ['usage_flush_interval', (c) => c.usageFlushIntervalMs],
+];
+
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+  /** Changed settings that only take effect after a restart. */
+  needsRestart: string[];
+}
+
 export interface Gateway {
   app: FastifyInstance;
   /** The admin API, on its own listener; undefined when admin_token is not set. */
   admin: FastifyInstance | undefined;
+  runtime: Runtime;
   database: Database;
   writer: UsageWriter;
   keyStore: KeyStore;
-  auth: Authenticator;
-  upstreams: UpstreamPool;
   health: StorageHealth;
-  close(): Promise<void>;
+  streams: ActiveStreams;
+  /** Applies a new configuration (already loaded and validated) without dropping connections. */
+  reload(config: Config): Promise<ReloadResult>;
+  /**
+   * Stops accepting, lets in-flight requests and streams finish for up to `drainMs`, ends the
+   * rest with an error event, writes the queued usage records and closes everything.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 /**
  * Opens the database (migrating it), syncs the keys declared in config.json, and builds the
  * public app and the admin app around one set of shared parts. Nothing listens yet.
  */
-export async function createGateway(config: Config, logger: Logger): Promise<Gateway> {
+export async function createGateway(config: Config, logger: Logger, reloadConfig?: () => Config): Promise<Gateway> {
   const database = await openDatabase(config.databaseUrl);
   try {
     const keys = new KeysRepository(database);
@@ -58,15 +76,34 @@ export async function createGateway(config: Config, logger: Logger): Promise<Gat
     });
     await keyStore.load();
     keyStore.start();
-    const prices = new PriceTable(config.prices);
     const writer = new UsageWriter(usage, keys, health, { flushIntervalMs: config.usageFlushIntervalMs, logger, ping: () => database.ping() });
     const limits = new LimitTracker({ loadUsage: (keyId, since) => usage.totalsSince(keyId, since, REFUSED_BEFORE_UPSTREAM) });
-    const admission = new Admission(limits, health, config.failOpen);
-    const auth = new Authenticator(config.accessTokens, keyStore);
-    const upstreams = new UpstreamPool(upstreamsFromConfig(config), config.pool, { logger, timeouts: config.upstream });
-    const models = new ModelCatalog(upstreams);
-    const finish = requestFinisher(writer, prices);
-    const app = await buildApp(config, { logger, auth, admission, upstreams, models, prices, finish, cors: originPolicy(config.allowOrigin, keyStore.origins) });
+    const shared = { logger, keyStore, limits, health };
+    const runtime: Runtime = { current: buildRuntimeParts(config, shared) };
+    const streams = new ActiveStreams();
+    const finish = requestFinisher(writer, () => runtime.current.prices);
+    const app = await buildApp(config, { logger, runtime, finish, streams });
+
+    async function reload(next: Config): Promise<ReloadResult> {
+      const previous = runtime.current;
+      const needsRestart = RESTART_ONLY.filter(([, read]) => read(previous.config) !== read(next)).map(([name]) => name);
+      try {
+        const before = keyStore.limitsById();
+        await keys.upsertFromConfig(configKeyEntries(next.keys));
+        await writer.flush();
+        await keyStore.load();
+        for (const [id, limitsJson] of keyStore.limitsById()) if (before.get(id) !== limitsJson) limits.forget(id);
+      } catch (error) {
+        return { ok: false, error: `keys could not be synced: ${(error as Error).message}`, needsRestart };
+      }
+      runtime.current = buildRuntimeParts(next, shared);
+      logger.level = next.log.level;
+      // In-flight requests keep the old pool's sockets until they finish; close() waits for them.
+      void previous.upstreams.close().catch(() => undefined);
+      if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'reloaded; these settings take effect after a restart');
+      else logger.info('configuration reloaded');
+      return { ok: true, needsRestart };
+    }
 
     let admin: FastifyInstance | undefined;
     if (config.admin.token !== '') {
@@ -78,29 +115,41 @@ export async function createGateway(config: Config, logger: Logger): Promise<Gat
         limits,
         flushUsage: () => writer.flush(),
         keysChanged: () => keyStore.load(),
-        status: () => ({ storage: { healthy: health.healthy, reason: health.reason ?? null, pending_usage_records: writer.pending }, keys: keyStore.size, upstreams: upstreams.state() }),
+        reload: reloadConfig ? () => reload(reloadConfig()) : undefined,
+        status: () => ({
+          storage: { healthy: health.healthy, reason: health.reason ?? null, pending_usage_records: writer.pending },
+          keys: keyStore.size,
+          active_streams: streams.size,
+          upstreams: runtime.current.upstreams.state(),
+        }),
       });
       await admin.ready();
     }
 
-    return {
-      app,
-      admin,
-      database,
-      writer,
-      keyStore,
-      auth,
-      upstreams,
-      health,
-      close: async () => {
-        await app.close();
-        await admin?.close();
+    let closing: Promise<void> | undefined;
+    async function close(drainMs = config.drainTimeoutMs): Promise<void> {
+      closing ??= (async () => {
+        const closed = Promise.all([app.close(), admin?.close()]);
+        let timer: NodeJS.Timeout | undefined;
+        const drained = await Promise.race([closed.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)))]);
+        if (timer) clearTimeout(timer);
+        if (!drained) {
+          logger.warn({ streams: streams.size }, 'drain timeout: ending the requests still running');
+          streams.stopAll();
+          // Give the routes a moment to write their error events, then cut what is left.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          app.server.closeAllConnections();
+          await closed;
+        }
         keyStore.stop();
         await writer.close();
-        await upstreams.close();
+        await runtime.current.upstreams.close();
         await database.close();
-      },
-    };
+      })();
+      return closing;
+    }
+
+    return { app, admin, runtime, database, writer, keyStore, health, streams, reload, close };
   } catch (error) {
     await database.close();
     throw error;

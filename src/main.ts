@@ -12,6 +12,8 @@ export interface RunningGateway {
   /** The address actually bound (port 0 picks a free one). */
   url: string;
   adminUrl: string | undefined;
+  /** Re-reads config.json and the environment (SIGHUP); a bad new config is logged and refused. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,7 +26,7 @@ export async function startGateway(options: LoadConfigOptions = {}): Promise<Run
   const logger = createLogger(config.log.level);
   let gateway: Gateway;
   try {
-    gateway = await createGateway(config, logger);
+    gateway = await createGateway(config, logger, () => loadConfig(options));
   } catch (error) {
     if (error instanceof StorageError) throw new ConfigError(`storage error: ${error.message}`);
     throw error;
@@ -46,10 +48,25 @@ export async function startGateway(options: LoadConfigOptions = {}): Promise<Run
       'openai-api listening',
     );
     if (config.upstream.apiKeys.length === 0) logger.warn('no api_key is configured: requests go upstream without a key');
-    return { gateway, config, logger, url, adminUrl, close: async () => {
-      await gateway.close();
-      logger.flush();
-    } };
+    return {
+      gateway,
+      config,
+      logger,
+      url,
+      adminUrl,
+      reload: async () => {
+        try {
+          const result = await gateway.reload(loadConfig(options));
+          if (!result.ok) logger.error({ reason: result.error }, 'reload refused; the previous configuration keeps serving');
+        } catch (error) {
+          logger.error({ reason: (error as Error).message }, 'reload refused; the previous configuration keeps serving');
+        }
+      },
+      close: async () => {
+        await gateway.close();
+        logger.flush();
+      },
+    };
   } catch (error) {
     await gateway.close();
     throw error;
@@ -73,4 +90,7 @@ export function closeOnSignals(running: RunningGateway): void {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  process.on('SIGHUP', () => {
+    if (!closing) void running.reload();
+  });
 }

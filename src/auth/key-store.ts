@@ -49,6 +49,13 @@ export class KeyStore {
     this.fingerprint = fingerprint;
   }
 
+  /** Each key's limits, serialised: compared before and after a reload to reset only changed limit state. */
+  limitsById(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const key of this.byHash.values()) out.set(key.id, JSON.stringify(key.limits));
+    return out;
+  }
+
   /** Polls for changes made outside this process. */
   start(): void {
     if (this.timer || this.options.refreshMs <= 0) return;

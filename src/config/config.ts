@@ -47,6 +47,8 @@ export interface Config {
   readonly prices: Readonly<Record<string, { input: number; cachedInput?: number; output?: number }>>;
   /** Serve without metering when the usage database is down (default: fail closed with 503). */
   readonly failOpen: boolean;
+  /** How long shutdown waits for in-flight requests and streams before ending them. */
+  readonly drainTimeoutMs: number;
   readonly usageFlushIntervalMs: number;
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -36,6 +36,7 @@ export const DEFAULTS = {
   admin_host: '127.0.0.1',
   admin_port: 8081,
   prices: {} as Record<string, { input: number; cached_input?: number; output?: number }>,
+  drain_timeout: 30,
   fail_open: false,
   usage_flush_interval: 1,
   upstreams: [] as UpstreamEntry[],

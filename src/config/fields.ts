@@ -76,6 +76,7 @@ export const FIELDS = {
   admin_host: field(['ADMIN_HOST'], 'string', 'an address for the admin API to listen on (default 127.0.0.1)', z.string().min(1)),
   admin_port: field(['ADMIN_PORT'], 'number', 'an integer from 0 to 65535', z.number().int().min(0).max(65535)),
   prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "output"} in USD per 1M tokens', z.record(z.string().min(1), z.object({ input: z.number().min(0), cached_input: z.number().min(0).optional(), output: z.number().min(0).optional() }).strict())),
+  drain_timeout: field(['DRAIN_TIMEOUT'], 'number', 'seconds to let in-flight requests finish at shutdown, 0 to 3600', z.number().min(0).max(3600)),
   fail_open: field(['FAIL_OPEN'], 'boolean', 'true or false', z.boolean()),
   usage_flush_interval: field(['USAGE_FLUSH_INTERVAL'], 'number', 'seconds, a positive number up to 60', z.number().positive().max(60)),
   upstreams: field(['UPSTREAMS'], 'json', 'an array of upstreams ({"name", "type", "base_url", "api_keys" or "api_keys_env", "weight", "models", …})', upstreamsSchema),

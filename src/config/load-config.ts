@@ -242,6 +242,7 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
     admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port },
     prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, { input: p.input, cachedInput: p.cached_input, output: p.output }])),
     failOpen: v.fail_open,
+    drainTimeoutMs: v.drain_timeout * 1000,
     usageFlushIntervalMs: v.usage_flush_interval * 1000,
     log: { level: v.log_level as Config['log']['level'], bodies: v.log_bodies },
   };

@@ -15,7 +15,7 @@ export interface RequestFinisher {
  * was produced), records its usage — the upstream's numbers, or an estimate for a stream cut
  * before its usage event — and writes its log line.
  */
-export function requestFinisher(meter: Meter, prices: PriceTable): RequestFinisher {
+export function requestFinisher(meter: Meter, prices: () => PriceTable): RequestFinisher {
   return (request, status) => {
     const ctx = request.ctx;
     if (ctx.done) return;
@@ -26,7 +26,7 @@ export function requestFinisher(meter: Meter, prices: PriceTable): RequestFinish
       usage = estimateUsage(ctx.kind, ctx.body, ctx.model, ctx.textSeen());
       source = 'estimated';
     }
-    const costUsd = usage ? prices.cost(ctx.model, usage) : null;
+    const costUsd = usage ? prices().cost(ctx.model, usage) : null;
     if (ctx.ticket) {
       if (usage) ctx.ticket.settle({ tokens: usage.totalTokens, costUsd: costUsd ?? 0 });
       else ctx.ticket.refund();

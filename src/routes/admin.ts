@@ -22,6 +22,8 @@ export interface AdminDeps {
   flushUsage: () => Promise<void>;
   /** Reloads the in-memory key cache after a change, so it applies to the next request. */
   keysChanged: () => Promise<void>;
+  /** Re-reads config.json and the environment and applies them (undefined when the gateway was built without a config source). */
+  reload: (() => Promise<{ ok: boolean; error?: string; needsRestart: string[] }>) | undefined;
   /** Extra read-only state (upstreams, storage health) for GET /admin/status. */
   status: () => Record<string, unknown>;
 }
@@ -139,5 +141,17 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   });
 
   app.get('/admin/status', async () => deps.status());
+
+  app.post('/admin/reload', async (_request, reply) => {
+    if (!deps.reload) throw new GatewayError('not_found', 'Reload is not available for this gateway.');
+    let result: { ok: boolean; error?: string; needsRestart: string[] };
+    try {
+      result = await deps.reload();
+    } catch (error) {
+      // A bad new config (ConfigError) is refused; the old configuration keeps serving.
+      result = { ok: false, error: (error as Error).message, needsRestart: [] };
+    }
+    return reply.code(result.ok ? 200 : 400).send({ ok: result.ok, error: result.error ?? null, needs_restart: result.needsRestart });
+  });
 
 }

@@ -1,30 +1,27 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Authenticator, Caller } from '../auth/authenticator.js';
+import type { Caller } from '../auth/authenticator.js';
 import type { ChatDefaults, Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { hijackForStream, SSE_HEADERS, writeChunk } from '../http/sse-response.js';
 import { validateBody } from '../http/validate.js';
 import type { RequestFinisher } from '../metering/finish-request.js';
-import type { PriceTable } from '../metering/pricing.js';
 import { estimatePromptTokens } from '../metering/token-estimate.js';
-import type { Admission } from '../policy/admission.js';
 import { apiChatBody, buildUpstreamChat, type PersonaSetting, type UpstreamChatRequest } from '../policy/api-chat-request.js';
 import { resolveAlias } from '../policy/model-rules.js';
 import { SseDecoder, type SseEvent } from '../streaming/sse-decoder.js';
 import { usageFromObject } from '../streaming/usage.js';
-import type { UpstreamAnswer, UpstreamClient } from '../upstream/client.js';
+import type { UpstreamAnswer } from '../upstream/client.js';
+import type { ActiveStreams } from '../http/active-streams.js';
+import type { Runtime } from '../runtime.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
-import { upstreamFailure } from '../upstream/failure.js';
+import { upstreamFailure, type TimeoutSettings } from '../upstream/failure.js';
 import { authenticateRequest } from './authenticate.js';
 
 export interface ApiChatDeps {
-  config: Config;
-  auth: Authenticator;
-  upstreams: UpstreamClient;
-  admission: Admission;
-  prices: PriceTable;
+  runtime: Runtime;
   finish: RequestFinisher;
+  streams: ActiveStreams;
 }
 
 const SUCCESS = (data: string): string => JSON.stringify({ code: 200, data, msg: 'success' });
@@ -65,12 +62,13 @@ function defaultsFor(global: ChatDefaults, caller: Caller): { defaults: ChatDefa
  * The seed's endpoint: `{"prompt": "..."}` in, `{"code":200,"data":"<answer>","msg":"success"}` out,
  * errors in the same envelope with HTTP 200. Registered at /api/chat and /ai/chat.
  */
-export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
-  const { config, auth, upstreams, admission, prices, finish } = deps;
-  const timeouts = config.upstream;
+export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: ApiChatDeps): void {
+  const { runtime, finish, streams } = deps;
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
     const ctx = request.ctx;
+    const { config, auth, upstreams, admission, prices } = runtime.current;
+    const timeouts = config.upstream;
     const caller = await authenticateRequest(request, reply, auth);
     if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body)) {
       throw new GatewayError('invalid_request', 'Body must be a JSON object such as {"prompt": "Hello"}.');
@@ -124,7 +122,7 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
       throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${response.statusCode}: ${upstreamErrorMessage(response.statusCode, text, upstreams.secrets())}`);
     }
 
-    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, answer);
+    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), timeouts);
 
     let parsed: unknown;
     try {
@@ -140,7 +138,7 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
   }
 
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
-  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer): Promise<void> {
+  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings): Promise<void> {
     const ctx = request.ctx;
     ctx.hijacked = true;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
@@ -148,6 +146,7 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
     let text = '';
     ctx.textSeen = () => text;
     let failure: GatewayError | undefined;
+    const unregister = streams.add((error) => answer.response.body.destroy(error));
     try {
       const batches = async function* (): AsyncGenerator<SseEvent[]> {
         for await (const chunk of answer.response.body) yield decoder.push(chunk as Buffer);
@@ -163,7 +162,7 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
             continue;
           }
           if ((parsed as { error?: unknown }).error) {
-            failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" failed mid-stream: ${upstreamErrorMessage(502, event.data, upstreams.secrets())}`);
+            failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" failed mid-stream: ${upstreamErrorMessage(502, event.data, secrets)}`);
             break;
           }
           ctx.usage = usageFromObject(parsed) ?? ctx.usage;
@@ -178,6 +177,7 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
     } catch (error) {
       failure = upstreamFailure(error, answer.upstream, timeouts);
     }
+    unregister();
     if (client.destroyed) {
       ctx.aborted = true;
       finish(request, 499);
@@ -194,6 +194,7 @@ export function apiChatRoutes(app: FastifyInstance, deps: ApiChatDeps): void {
   }
 
   for (const url of ['/api/chat', '/ai/chat']) {
-    app.post(url, { config: { errorFormat: 'envelope' }, bodyLimit: config.server.bodyLimit }, handler);
+    // The body limit is fixed when the route is registered: changing body_limit needs a restart.
+    app.post(url, { config: { errorFormat: 'envelope' }, bodyLimit: startConfig.server.bodyLimit }, handler);
   }
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import type { Authenticator, Caller } from '../auth/authenticator.js';
+import type { Caller } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { ByteLimit, declaredLength, readBody, tooLarge } from '../http/read-body.js';
@@ -11,28 +11,23 @@ import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-hea
 import { SSE_HEADERS } from '../http/sse-response.js';
 import { requestedMaxTokens } from '../metering/estimate-usage.js';
 import type { RequestFinisher } from '../metering/finish-request.js';
-import type { PriceTable } from '../metering/pricing.js';
 import { estimatePromptTokens } from '../metering/token-estimate.js';
-import type { Admission } from '../policy/admission.js';
 import { endpointKind, type EndpointKind } from '../policy/endpoints.js';
 import { prepareV1Body, type KeyPolicy } from '../policy/v1-body.js';
 import { relayBody } from '../streaming/relay-response.js';
 import { SSE_KEEPALIVE, sseErrorEvent } from '../streaming/sse-usage-tap.js';
-import type { UpstreamAnswer, UpstreamClient } from '../upstream/client.js';
+import type { UpstreamAnswer } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import type { ModelCatalog } from '../upstream/model-catalog.js';
+import type { ActiveStreams } from '../http/active-streams.js';
+import type { Runtime, RuntimeParts } from '../runtime.js';
 import { authenticateRequest } from './authenticate.js';
 
 export interface V1Deps {
-  config: Config;
-  auth: Authenticator;
-  upstreams: UpstreamClient;
-  /** Answers GET /v1/models from the gateway's own catalogue; absent: relayed as any path. */
-  models?: ModelCatalog;
-  admission: Admission;
-  prices: PriceTable;
+  runtime: Runtime;
   finish: RequestFinisher;
+  streams: ActiveStreams;
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -62,12 +57,12 @@ function keyPolicy(caller: Caller): KeyPolicy | undefined {
  * understood (model, aliases, usage), everything else passes as is — an endpoint OpenAI adds
  * tomorrow works without a code change. Every path passes the same admission checks.
  */
-export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
-  const { config, auth, upstreams, admission, prices, finish } = deps;
-  const timeouts = config.upstream;
-  const limit = config.server.v1BodyLimit;
+export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Deps): void {
+  const { runtime, finish, streams } = deps;
 
-  async function prepare(request: FastifyRequest, caller: Caller, pathname: string, query: string): Promise<PreparedRequest> {
+  async function prepare(parts: RuntimeParts, request: FastifyRequest, caller: Caller, pathname: string, query: string): Promise<PreparedRequest> {
+    const { config, upstreams } = parts;
+    const limit = config.server.v1BodyLimit;
     const kind = endpointKind(request.method, pathname);
     request.ctx.kind = kind;
     const raw = request.raw;
@@ -115,6 +110,10 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const ctx = request.ctx;
+    const parts = runtime.current;
+    const { config, auth, upstreams, admission, prices, models } = parts;
+    const timeouts = config.upstream;
+    const limit = config.server.v1BodyLimit;
     const caller = await authenticateRequest(request, reply, auth);
     const url = request.url;
     const queryAt = url.indexOf('?');
@@ -122,8 +121,8 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
     if (DOT_SEGMENT.test(pathname) || pathname.includes('\\')) {
       throw new GatewayError('invalid_request', 'The path may not contain "." or ".." segments.');
     }
-    if (deps.models && request.method === 'GET' && pathname === '/models') return listModels(request, reply, caller, deps.models);
-    const prepared = await prepare(request, caller, pathname, queryAt === -1 ? '' : url.slice(queryAt));
+    if (request.method === 'GET' && pathname === '/models') return listModels(parts, request, reply, caller, models);
+    const prepared = await prepare(parts, request, caller, pathname, queryAt === -1 ? '' : url.slice(queryAt));
     ctx.ticket = await admission.admit(caller, ctx.model, () => {
       const model = ctx.model ?? '';
       const prompt = estimatePromptTokens(prepared.kind, ctx.body, model);
@@ -197,7 +196,9 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
       if (isSse) client.flushHeaders();
     }
     const failure = (error: unknown): GatewayError => upstreamFailure(error, answer.upstream, timeouts);
+    const unregister = streams.add((error) => response.body.destroy(error));
     const outcome = await relayBody(client, response.body, isSse, { meter: prepared.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: prepared.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure }, () => abort.abort());
+    unregister();
     ctx.usage = outcome.usage;
     ctx.textSeen = outcome.textSeen;
     ctx.firstByteAt = outcome.firstByteAt;
@@ -207,8 +208,8 @@ export function v1Routes(app: FastifyInstance, deps: V1Deps): void {
   }
 
   /** The union of models the caller's key may use, across every upstream. */
-  async function listModels(request: FastifyRequest, reply: FastifyReply, caller: Caller, catalog: ModelCatalog): Promise<void> {
-    request.ctx.ticket = await admission.admit(caller, undefined, () => ({ tokens: 0, costUsd: 0 }));
+  async function listModels(parts: RuntimeParts, request: FastifyRequest, reply: FastifyReply, caller: Caller, catalog: ModelCatalog): Promise<void> {
+    request.ctx.ticket = await parts.admission.admit(caller, undefined, () => ({ tokens: 0, costUsd: 0 }));
     const allowed = caller.key?.models;
     const data = (await catalog.models()).filter((model) => !allowed || allowed.test(model.id));
     reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ object: 'list', data }));

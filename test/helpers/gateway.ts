@@ -15,6 +15,8 @@ export const BIN = join(REPO_ROOT, 'bin', 'openai-api.js');
 
 export interface TestGateway {
   url: string;
+  /** The directory holding its config.json (rewrite it, then reload). */
+  cwd: string;
   /** The admin API's base URL, when ADMIN_TOKEN is set. */
   adminUrl: string | undefined;
   app: FastifyInstance;
@@ -33,7 +35,8 @@ export interface TestGateway {
  */
 export async function startTestGateway(env: Record<string, string>, fileConfig?: Record<string, unknown>): Promise<TestGateway> {
   const cwd = tempConfigDir(fileConfig);
-  const config = loadConfig({ env: { HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', DATABASE_URL: `sqlite:${cwd}/gateway.sqlite`, USAGE_FLUSH_INTERVAL: '0.05', ...env }, cwd });
+  const options = { env: { HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', DATABASE_URL: `sqlite:${cwd}/gateway.sqlite`, USAGE_FLUSH_INTERVAL: '0.05', ...env }, cwd };
+  const config = loadConfig(options);
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -42,13 +45,14 @@ export async function startTestGateway(env: Record<string, string>, fileConfig?:
     },
   });
   const logger = createLogger(config.log.level === 'silent' ? 'info' : config.log.level, destination);
-  const gateway = await createGateway(config, logger);
+  const gateway = await createGateway(config, logger, () => loadConfig(options));
   const app = gateway.app;
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const adminUrl = gateway.admin ? await gateway.admin.listen({ host: '127.0.0.1', port: 0 }) : undefined;
   const logs: Array<Record<string, unknown>> = [];
   return {
     url,
+    cwd,
     adminUrl,
     app,
     gateway,

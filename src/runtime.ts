@@ -1,0 +1,48 @@
+import { Authenticator } from './auth/authenticator.js';
+import type { KeyStore } from './auth/key-store.js';
+import { upstreamsFromConfig, type Config } from './config/index.js';
+import { originPolicy, type OriginPolicy } from './http/cors.js';
+import type { LimitStore } from './limits/index.js';
+import { PriceTable } from './metering/pricing.js';
+import type { StorageHealth } from './metering/storage-health.js';
+import type { Logger } from './observability/logger.js';
+import { Admission } from './policy/admission.js';
+import { ModelCatalog } from './upstream/model-catalog.js';
+import { UpstreamPool } from './upstream/pool.js';
+
+/** Everything a request reads that a reload may replace. Each request takes one snapshot at its start. */
+export interface RuntimeParts {
+  readonly config: Config;
+  readonly auth: Authenticator;
+  readonly upstreams: UpstreamPool;
+  readonly models: ModelCatalog;
+  readonly prices: PriceTable;
+  readonly admission: Admission;
+  readonly cors: OriginPolicy;
+}
+
+/** The current parts; a reload swaps `current` in one assignment, so no request sees half of each. */
+export interface Runtime {
+  current: RuntimeParts;
+}
+
+/** What survives a reload: the key cache, the limit counters, storage health. */
+export interface SharedParts {
+  logger: Logger;
+  keyStore: KeyStore;
+  limits: LimitStore;
+  health: StorageHealth;
+}
+
+export function buildRuntimeParts(config: Config, shared: SharedParts): RuntimeParts {
+  const upstreams = new UpstreamPool(upstreamsFromConfig(config), config.pool, { logger: shared.logger, timeouts: config.upstream });
+  return {
+    config,
+    auth: new Authenticator(config.accessTokens, shared.keyStore),
+    upstreams,
+    models: new ModelCatalog(upstreams),
+    prices: new PriceTable(config.prices),
+    admission: new Admission(shared.limits, shared.health, config.failOpen),
+    cors: originPolicy(config.allowOrigin, shared.keyStore.origins),
+  };
+}
