@@ -21,15 +21,29 @@ export interface AppDeps {
 }
 
 /** Fastify with the gateway's request id, error rendering and logging conventions; routes are added by the caller. */
-export function baseServer(logger: Logger, bodyLimit: number): FastifyInstance {
+export interface ServerLimits {
+  bodyLimit: number;
+  maxHeaderSize: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+}
+
+export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstance {
   const app: FastifyInstance = Fastify({
+    http: { maxHeaderSize: limits.maxHeaderSize },
+    // Slow clients (slowloris) get the whole request in this time, the head in a third of it.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     // pino's Logger is a FastifyBaseLogger with extra fields; Fastify's generics would otherwise leak it everywhere.
     loggerInstance: logger as FastifyBaseLogger,
     disableRequestLogging: true,
     genReqId: requestIdFor,
-    bodyLimit,
+    bodyLimit: limits.bodyLimit,
     return503OnClosing: true,
   });
+  app.server.headersTimeout = Math.max(1000, Math.floor(limits.requestTimeoutMs / 3));
+  app.server.maxConnections = limits.maxConnections;
   // The root scope speaks JSON only; /v1 installs its own raw parsers.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('ctx', null as never);
@@ -50,7 +64,7 @@ export function baseServer(logger: Logger, bodyLimit: number): FastifyInstance {
 
 /** The whole public gateway as a Fastify instance, not listening yet (tests and main both start it). */
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
-  const app = baseServer(deps.logger, config.server.bodyLimit);
+  const app = baseServer(deps.logger, config.server);
   const { runtime, finish } = deps;
   app.addHook('onRequest', (request, reply, done) => {
     request.ctx = newRequestContext(performance.now());

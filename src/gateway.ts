@@ -107,7 +107,7 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
 
     let admin: FastifyInstance | undefined;
     if (config.admin.token !== '') {
-      admin = baseServer(logger, 1024 * 1024);
+      admin = baseServer(logger, { ...config.server, bodyLimit: 1024 * 1024 });
       adminRoutes(admin, {
         token: config.admin.token,
         keys,

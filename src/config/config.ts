@@ -13,6 +13,12 @@ export interface Config {
     readonly bodyLimit: number;
     /** Body limit for /v1 relay requests, bytes. */
     readonly v1BodyLimit: number;
+    /** Largest request head (request line + headers), bytes. */
+    readonly maxHeaderSize: number;
+    /** Time a client may take to send a whole request (slowloris guard). */
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxConnections: number;
   };
   readonly accessTokens: readonly string[];
   /** `'*'` or the exact origins allowed to call from a browser. */
