@@ -122,7 +122,7 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${response.statusCode}: ${upstreamErrorMessage(response.statusCode, text, upstreams.secrets())}`);
     }
 
-    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), timeouts);
+    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), timeouts, config.log.bodies);
 
     let parsed: unknown;
     try {
@@ -134,11 +134,12 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     ctx.usage = usageFromObject(parsed);
     const text = answerText(outgoing.kind, parsed);
     if (text === undefined) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent no answer text (no choices[0]).`);
+    if (config.log.bodies) request.log.info({ request_body: outgoing.body, answer: text }, 'bodies');
     return reply.header('content-type', 'application/json; charset=utf-8').send(SUCCESS(text));
   }
 
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
-  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings): Promise<void> {
+  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<void> {
     const ctx = request.ctx;
     ctx.hijacked = true;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
@@ -189,6 +190,7 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       finish(request, failure.status);
       return;
     }
+    if (logBodies) request.log.info({ request_body: ctx.body, answer: text }, 'bodies');
     client.end(`event: done\ndata: ${SUCCESS(text)}\n\n`);
     finish(request, 200);
   }

@@ -88,6 +88,8 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
         includeUsage: (model) => upstreams.acceptsIncludeUsage(model),
       });
       request.ctx.body = parsed;
+      // Opt-in only (log_bodies): prompts can hold anything the caller's users typed.
+      if (config.log.bodies) request.log.info({ request_body: parsed }, 'bodies');
       request.ctx.model = body.model;
       prepared.body = body.body;
       prepared.contentLength = Buffer.byteLength(body.body);

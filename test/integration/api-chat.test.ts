@@ -260,3 +260,21 @@ describe('/api/chat', () => {
     for (const secret of [...UPSTREAM_KEYS, TOKEN]) assert.ok(!text.includes(secret), 'no secret in logs');
   });
 });
+
+describe('log_bodies', () => {
+  it('logs the request body and the answer only when switched on', async () => {
+    const upstream = await FakeUpstream.start();
+    const gateway = await startTestGateway({ BASE_URL: upstream.url, ACCESS_TOKEN: TOKEN, LOG_BODIES: 'true' });
+    try {
+      await chat(gateway, { prompt: 'a prompt worth logging' });
+      const line = gateway.logs.find((l) => l.msg === 'bodies');
+      assert.ok(line, 'a bodies line');
+      assert.match(JSON.stringify(line.request_body), /a prompt worth logging/);
+      assert.equal(line.answer, upstream.replyText);
+      assert.ok(!gateway.logText().includes(TOKEN));
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
