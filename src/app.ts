@@ -4,6 +4,7 @@ import type { Config } from './config/index.js';
 import { GatewayError, sendError, toGatewayError } from './errors/index.js';
 import type { ActiveStreams } from './http/active-streams.js';
 import { answerPreflight, applyCors } from './http/cors.js';
+import { assertJsonDepth } from './http/json-depth.js';
 import { newRequestContext } from './http/request-context.js';
 import { requestIdFor } from './http/request-id.js';
 import type { RequestFinisher } from './metering/finish-request.js';
@@ -30,8 +31,11 @@ export interface ServerLimits {
 }
 
 export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstance {
+  const headersTimeoutMs = Math.max(1000, Math.floor(limits.requestTimeoutMs / 3));
   const app: FastifyInstance = Fastify({
-    http: { maxHeaderSize: limits.maxHeaderSize },
+    // Node checks both timeouts only every connectionsCheckingInterval (30 s by default), so a
+    // 1 s request_timeout would let a slow client hold its socket for 30 s: check at least twice per head timeout.
+    http: { maxHeaderSize: limits.maxHeaderSize, connectionsCheckingInterval: Math.min(30_000, Math.floor(headersTimeoutMs / 2)) },
     // Slow clients (slowloris) get the whole request in this time, the head in a third of it.
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -42,11 +46,21 @@ export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstanc
     bodyLimit: limits.bodyLimit,
     return503OnClosing: true,
   });
-  app.server.headersTimeout = Math.max(1000, Math.floor(limits.requestTimeoutMs / 3));
+  app.server.headersTimeout = headersTimeoutMs;
   app.server.maxConnections = limits.maxConnections;
   // The root scope speaks JSON only; /v1 installs its own raw parsers.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('ctx', null as never);
+  // Bodies parsed by Fastify (/api/chat, admin); /v1 reads and checks its own.
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      assertJsonDepth(request.body);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
+  });
   app.setErrorHandler((error, request, reply) => {
     const gatewayError = toGatewayError(error);
     if (gatewayError.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');

@@ -1,59 +1,8 @@
 import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+import { publicKey, type PublicKey } from '../auth/public-key.js';
+
+export { publicKey, type PublicKey };
 import { formatTime, renderPairs, renderTable, truncate } from './table.js';
-
-/** What `keys` prints about a key, in the snake_case of config.json and the admin API. */
-export interface PublicKey {
-  name: string;
-  id: string;
-  prefix: string;
-  source: string;
-  enabled: boolean;
-  expires_at: string | null;
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  rpd: number | null;
-  budget_tokens: number | null;
-  budget_usd: number | null;
-  budget_period: string | null;
-  bot_desc: string | null;
-  persona_mode: string | null;
-  defaults: KeyDefaults | null;
-  max_tokens_ceiling: number | null;
-  allow_origin: string[] | null;
-  metadata: Record<string, unknown> | null;
-  created_at: string;
-  updated_at: string;
-  last_used_at: string | null;
-}
-
-/** An allowlist, field by field: the hash never leaves the repository through the CLI. */
-export function publicKey(row: AppKeyRow): PublicKey {
-  return {
-    name: row.name,
-    id: row.id,
-    prefix: row.keyPrefix,
-    source: row.source,
-    enabled: row.enabled,
-    expires_at: row.expiresAt?.toISOString() ?? null,
-    models: row.models,
-    rpm: row.rpm,
-    tpm: row.tpm,
-    rpd: row.rpd,
-    budget_tokens: row.budgetTokens,
-    budget_usd: row.budgetUsd,
-    budget_period: row.budgetPeriod,
-    bot_desc: row.botDesc,
-    persona_mode: row.personaMode,
-    defaults: row.defaults,
-    max_tokens_ceiling: row.maxTokensCeiling,
-    allow_origin: row.allowOrigin,
-    metadata: row.metadata,
-    created_at: row.createdAt.toISOString(),
-    updated_at: row.updatedAt.toISOString(),
-    last_used_at: row.lastUsedAt?.toISOString() ?? null,
-  };
-}
 
 const NONE = '—';
 const LIST_CELL_MAX = 40;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { attributesToSettings } from '../auth/key-attributes.js';
 import { generateKeySecret, hashKeySecret, keyPrefix } from '../auth/key-secret.js';
-import { publicKey } from '../cli/key-view.js';
+import { publicKey } from '../auth/public-key.js';
 import { keyAttributesSchema, keyNameSchema } from '../config/key-entry.js';
 import { GatewayError } from '../errors/index.js';
 import { presentedKey } from '../auth/bearer.js';

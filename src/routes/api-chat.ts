@@ -122,7 +122,15 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${response.statusCode}: ${upstreamErrorMessage(response.statusCode, text, upstreams.secrets())}`);
     }
 
-    if (body.stream === true) return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), timeouts, config.log.bodies);
+    if (body.stream === true) {
+      const contentType = String(response.headers['content-type'] ?? '');
+      if (!contentType.startsWith('text/event-stream')) {
+        // Decoding it as a stream would find no events and report an empty answer as a success.
+        await response.body.dump().catch(() => undefined);
+        throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered a stream request with ${JSON.stringify(contentType.slice(0, 100) || 'no content type')}, not an event stream.`);
+      }
+      return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), timeouts, config.log.bodies);
+    }
 
     let parsed: unknown;
     try {
@@ -147,6 +155,7 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     let text = '';
     ctx.textSeen = () => text;
     let failure: GatewayError | undefined;
+    let sawDone = false;
     const unregister = streams.add((error) => answer.response.body.destroy(error));
     try {
       const batches = async function* (): AsyncGenerator<SseEvent[]> {
@@ -155,7 +164,10 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       };
       for await (const events of batches()) {
         for (const event of events) {
-          if (event.data === '[DONE]') continue;
+          if (event.data === '[DONE]') {
+            sawDone = true;
+            continue;
+          }
           let parsed: unknown;
           try {
             parsed = JSON.parse(event.data);
@@ -175,6 +187,8 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
         }
         if (failure) break;
       }
+      // A clean close before [DONE] is a cut answer, not a short one.
+      if (!failure && !sawDone) failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" ended the stream before it was complete.`);
     } catch (error) {
       failure = upstreamFailure(error, answer.upstream, timeouts);
     }

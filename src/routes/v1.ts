@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { Caller } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
+import { assertJsonDepth } from '../http/json-depth.js';
 import { ByteLimit, declaredLength, readBody, tooLarge } from '../http/read-body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-headers.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
@@ -32,6 +33,7 @@ export interface V1Deps {
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+const HTML_TYPE = /^\s*text\/html\b/i;
 // A `..` or `.` segment, raw or percent-encoded, could walk out of the upstream's base path.
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
@@ -81,6 +83,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       } catch (error) {
         throw new GatewayError('invalid_json', `Request body is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
       }
+      assertJsonDepth(parsed);
       const body = prepareV1Body(kind, bytes, parsed, {
         modelAlias: config.modelAlias,
         defaults: config.v1Defaults ? config.defaults : undefined,
@@ -185,6 +188,12 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       return finish(request, status);
     }
     early?.cancel();
+    if (prepared.kind !== 'other' && status < 400 && HTML_TYPE.test(contentType)) {
+      // A known endpoint answers JSON or an event stream; a 200 HTML page is a proxy's or login
+      // wall's page, or a base_url pointing at a website. Relaying it would hand the SDK a page it cannot parse.
+      await response.body.dump().catch(() => undefined);
+      throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${status} with an HTML page instead of the API's JSON; check its base_url.`);
+    }
 
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
     headers['x-openai-api-upstream'] = answer.upstream;

@@ -62,8 +62,7 @@ export class PoolMember implements Choosable {
   ) {
     this.name = config.name;
     this.weight = config.weight;
-    // The connection only: keys live in the slots below, with their health.
-    this.connection = new Upstream({ name: config.name, baseUrl: config.baseUrl, apiKeys: [], proxy: config.proxy, connectTimeoutMs });
+    this.connection = new Upstream({ name: config.name, baseUrl: config.baseUrl, proxy: config.proxy, connectTimeoutMs });
     this.adapter = adapterFor(config, this.connection.basePath);
     this.matcher = new ModelMatcher(config.models);
     this.circuit = new CircuitBreaker(circuit);

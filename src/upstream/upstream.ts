@@ -1,22 +1,19 @@
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
-import { KeyRing } from './key-ring.js';
 
 export interface UpstreamOptions {
   name: string;
   baseUrl: string;
-  apiKeys: readonly string[];
   proxy: string | undefined;
   connectTimeoutMs: number;
 }
 
-/** One upstream provider: where it is, how to reach it (a keep-alive pool or a proxy), and its keys. */
+/** The connection to one upstream: where it is and how to reach it (a keep-alive pool, or a proxy). Keys live in the pool. */
 export class Upstream {
   readonly name: string;
   readonly origin: string;
   /** Path prefix of the base URL without a trailing slash, e.g. `/v1`. */
   readonly basePath: string;
   readonly host: string;
-  readonly keys: KeyRing;
   readonly dispatcher: Dispatcher;
 
   constructor(options: UpstreamOptions) {
@@ -25,7 +22,6 @@ export class Upstream {
     this.origin = url.origin;
     this.host = url.host;
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.keys = new KeyRing(options.apiKeys);
     const connect = { timeout: options.connectTimeoutMs };
     this.dispatcher = options.proxy
       ? new ProxyAgent({ uri: options.proxy, connect, proxyTls: connect, requestTls: connect })
