@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config/index.js';
 import { GatewayError, sendError, toGatewayError } from './errors/index.js';
 import type { ActiveStreams } from './http/active-streams.js';
@@ -41,7 +41,8 @@ export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstanc
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     // pino's Logger is a FastifyBaseLogger with extra fields; Fastify's generics would otherwise leak it everywhere.
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Our own one line per request (http/request-log.ts) replaces Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestIdFor,
     bodyLimit: limits.bodyLimit,
     return503OnClosing: true,
