@@ -64,7 +64,7 @@ export async function startGateway(options: LoadConfigOptions = {}): Promise<Run
       },
       close: async () => {
         await gateway.close();
-        logger.flush();
+        await new Promise<void>((resolve) => logger.flush(() => resolve()));
       },
     };
   } catch (error) {

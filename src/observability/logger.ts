@@ -13,5 +13,7 @@ export function createLogger(level: Config['log']['level'], destination?: Destin
     base: undefined,
     redact: { paths: ['authorization', 'headers.authorization', 'apiKey', 'api_key', 'key', 'secret'], censor: '[redacted]' },
   };
-  return destination ? pino(options, destination) : pino(options, pino.destination({ dest: 1, sync: false, minLength: 0 }));
+  // Lines are gathered into 4 KiB writes (flushed at least every 250 ms and at shutdown): one
+  // write(2) per request was the gateway's largest per-request cost in the benchmark profile.
+  return destination ? pino(options, destination) : pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 }));
 }

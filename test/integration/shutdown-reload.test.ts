@@ -126,6 +126,8 @@ describe('reload', () => {
         code = (await call()).code;
       }
       assert.equal(code, 200);
+      // Log lines are written in batches (at least every 250 ms).
+      for (let i = 0; i < 40 && !/"settings":\["host \/ port"\]|configuration reloaded/.test(gateway.stdout()); i++) await sleep(50);
       assert.match(gateway.stdout(), /"settings":\["host \/ port"\]|configuration reloaded/);
       writeFileSync(join(dir, 'config.json'), '{ broken');
       gateway.child.kill('SIGHUP');
