@@ -92,6 +92,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     applyCors(request, reply, cors);
     done();
   });
+  // A client gone before Fastify's reply was written (mid-upload, or while the upstream was still
+  // thinking) never fires onResponse: record and log it here, or it would vanish without a trace.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished || request.ctx.hijacked) return;
+      request.ctx.aborted = true;
+      finish(request, 499);
+    });
+    done();
+  });
   // Replies Fastify sends itself (errors, /api/chat JSON); hijacked streams finish in their route.
   app.addHook('onResponse', (request, reply, done) => {
     if (!request.ctx.hijacked) finish(request, request.ctx.errorStatus ?? reply.statusCode);

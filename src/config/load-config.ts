@@ -4,14 +4,25 @@ import type { ChatDefaults, Config, ConfiguredKey } from './config.js';
 import type { KeyEntry } from './key-entry.js';
 import { DEFAULTS } from './defaults.js';
 import { FIELD_NAMES, FIELDS, type EnvKind, type FieldName, type FieldSpec } from './fields.js';
+import { nestedDeeperThan } from './json-depth.js';
 import { jsonErrorOffset, lineAndColumn } from './json-error-offset.js';
 import { nearestName } from './near-miss.js';
 import { resolveUpstreams } from './upstream-entry.js';
 
+const SHORT_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Control characters (and the JS line separators) as escapes: `\n`, `\u001b`. */
+function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A configuration that cannot be used; its message is one line naming the key, its source and what is expected. */
 export class ConfigError extends Error {
   constructor(message: string) {
-    super(message);
+    // Names quoted from the file or the environment (an unknown key, a record key) may hold line
+    // breaks or escape codes: escaped, the error stays one line that cannot forge another.
+    super(escapeControls(message));
     this.name = 'ConfigError';
   }
 }
@@ -33,7 +44,8 @@ function describeSource(key: string, source: Source): string {
 }
 
 function describeValue(value: unknown): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  // A URL's password (a proxy or database URL put in the wrong place) is not shown.
+  const text = (JSON.stringify(value) ?? String(value)).replace(/(\/\/[^/?#@\s:"]*):[^/?#@\s"]*@/g, '$1:***@');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -53,6 +65,7 @@ function readConfigFile(path: string): Record<string, unknown> {
     const where = offset >= 0 ? `at ${lineAndColumn(text, offset)}` : (error as Error).message.replace(/\s+/g, ' ');
     throw new ConfigError(`config error: ${path} is not valid JSON: syntax error ${where}`);
   }
+  if (nestedDeeperThan(parsed, MAX_CONFIG_DEPTH)) throw new ConfigError(`config error: ${path} nests arrays and objects deeper than ${MAX_CONFIG_DEPTH} levels`);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(`config error: ${path} must hold a JSON object ({"api_key": ...}), not ${Array.isArray(parsed) ? 'an array' : typeof parsed}`);
   }
@@ -71,12 +84,29 @@ function checkKnownKeys(file: Record<string, unknown>, path: string): void {
   }
 }
 
+/** Far beyond any real configuration; deeper values would overflow the recursive walks that follow (validation, freezing). */
+const MAX_CONFIG_DEPTH = 64;
+
 // Values under these names are secrets: an error names the field and never echoes what it holds.
 const SECRET_FIELD = /(?:^|[.[])(?:api_keys?|key|access_token|admin_token|secret|password)(?:$|[.\]])/;
 const SECRET_NAME = /^(?:api_keys?|key|access_token|admin_token|secret|password)$/;
 
+/** Whether a value holds, at any depth (bounded by MAX_CONFIG_DEPTH), a field named like a secret. */
+function holdsSecret(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (current === null || typeof current !== 'object') continue;
+    for (const [name, child] of Object.entries(current)) {
+      if (!Array.isArray(current) && SECRET_NAME.test(name)) return true;
+      stack.push(child);
+    }
+  }
+  return false;
+}
+
 function shownValue(path: string, value: unknown): string {
-  if (SECRET_FIELD.test(path) && value !== undefined) return `is invalid (value hidden: ${typeof value === 'string' ? `${value.length} characters` : typeof value})`;
+  if (value !== undefined && (SECRET_FIELD.test(path) || holdsSecret(value))) return `is invalid (value hidden: ${typeof value === 'string' ? `${value.length} characters` : typeof value})`;
   return value === undefined ? 'missing' : `is ${describeValue(value)}`;
 }
 
@@ -110,13 +140,17 @@ function coerceEnv(value: string, kind: EnvKind, name: string): unknown {
       if (['false', '0', 'no', 'off'].includes(lower)) return false;
       return value;
     }
-    case 'json':
+    case 'json': {
+      let parsed: unknown;
       try {
-        return JSON.parse(trimmed);
+        parsed = JSON.parse(trimmed);
       } catch {
         // Not echoed: KEYS and UPSTREAMS hold secrets.
         throw new ConfigError(`config error: ${name} (env var) is not valid JSON: syntax error at ${lineAndColumn(trimmed, Math.max(0, jsonErrorOffset(trimmed)))}`);
       }
+      if (nestedDeeperThan(parsed, MAX_CONFIG_DEPTH)) throw new ConfigError(`config error: ${name} (env var) nests arrays and objects deeper than ${MAX_CONFIG_DEPTH} levels`);
+      return parsed;
+    }
   }
 }
 

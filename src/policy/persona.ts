@@ -14,7 +14,9 @@ export interface ChatMessage {
 export function applyPersona(messages: readonly ChatMessage[], persona: string, mode: PersonaMode): ChatMessage[] {
   if (mode === 'off' || persona === '') return [...messages];
   if (mode === 'replace') {
-    return [{ role: 'system', content: persona }, ...messages.filter((message) => message.role !== 'system' && message.role !== 'developer')];
+    // /v1 bodies are relayed unvalidated: an entry may be null or a number, which the upstream will refuse, not us.
+    const role = (message: ChatMessage | null): unknown => message?.role;
+    return [{ role: 'system', content: persona }, ...messages.filter((message) => role(message) !== 'system' && role(message) !== 'developer')];
   }
   const first = messages[0];
   if (first && first.role === 'system' && typeof first.content === 'string') {

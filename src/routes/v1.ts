@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { Caller } from '../auth/authenticator.js';
@@ -19,6 +19,8 @@ import { relayBody } from '../streaming/relay-response.js';
 import { SSE_KEEPALIVE, sseErrorEvent } from '../streaming/sse-usage-tap.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
+import { redactSecrets } from '../upstream/redact.js';
+import { peekBody } from '../upstream/replay-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import type { ModelCatalog } from '../upstream/model-catalog.js';
 import type { ActiveStreams } from '../http/active-streams.js';
@@ -34,8 +36,20 @@ export interface V1Deps {
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 const HTML_TYPE = /^\s*text\/html\b/i;
+/** Error bodies are read this far to blank out upstream keys an upstream may have echoed. */
+const ERROR_PEEK_LIMIT = 64 * 1024;
 // A `..` or `.` segment, raw or percent-encoded, could walk out of the upstream's base path.
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+/**
+ * The path and query of a request target. Node accepts the absolute form (`POST http://host/v1/…`,
+ * RFC 9112 §3.2.2), which still names a resource here: the scheme and host are dropped, never followed.
+ */
+function originForm(target: string): string {
+  if (target.startsWith('/')) return target;
+  const rest = target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
 
 interface PreparedRequest {
   kind: EndpointKind;
@@ -120,7 +134,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const timeouts = config.upstream;
     const limit = config.server.v1BodyLimit;
     const caller = await authenticateRequest(request, reply, auth);
-    const url = request.url;
+    const url = originForm(request.url);
     const queryAt = url.indexOf('?');
     const pathname = (queryAt === -1 ? url : url.slice(0, queryAt)).slice('/v1'.length);
     if (DOT_SEGMENT.test(pathname) || pathname.includes('\\')) {
@@ -196,6 +210,21 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     }
 
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
+    let body = response.body;
+    if (status >= 400 && !isSse) {
+      // Some providers echo the key a request was sent with in their error message: an error body
+      // (its first 64 KiB, which is all of any real one) reaches the client with the upstream keys blanked out.
+      const peeked = await peekBody(response.body, ERROR_PEEK_LIMIT).catch((error: unknown) => {
+        throw upstreamFailure(error, answer.upstream, timeouts);
+      });
+      body = peeked.body;
+      const redacted = peeked.complete ? redactSecrets(peeked.text, upstreams.secrets()) : peeked.text;
+      if (redacted !== peeked.text) {
+        // Why the cast: relayBody reads a stream of Buffers; undici's body type is a class we cannot construct.
+        body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
+        headers['content-length'] = String(Buffer.byteLength(redacted));
+      }
+    }
     headers['x-openai-api-upstream'] = answer.upstream;
     headers['x-openai-api-attempts'] = String(answer.attempts);
     const limitHeaders = ctx.ticket?.headers;
@@ -207,8 +236,8 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       if (isSse) client.flushHeaders();
     }
     const failure = (error: unknown): GatewayError => upstreamFailure(error, answer.upstream, timeouts);
-    const unregister = streams.add((error) => response.body.destroy(error));
-    const outcome = await relayBody(client, response.body, isSse, { meter: prepared.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: prepared.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure }, () => abort.abort());
+    const unregister = streams.add((error) => body.destroy(error));
+    const outcome = await relayBody(client, body, isSse, { meter: prepared.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: prepared.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets() }, () => abort.abort());
     unregister();
     ctx.usage = outcome.usage;
     ctx.textSeen = outcome.textSeen;

@@ -16,6 +16,8 @@ export interface RelayOptions {
   expectDone: boolean;
   /** Maps a failure while reading the upstream body to the client's error (timeouts, resets). */
   failure: (error: unknown) => GatewayError;
+  /** Upstream keys: an event stream echoing one (a provider's mid-stream error) has it blanked out. */
+  secrets?: readonly string[];
 }
 
 export interface RelayOutcome {
@@ -41,6 +43,7 @@ const TAIL_WINDOW = 64 * 1024;
 export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData['body'], isSse: boolean, options: RelayOptions, abortUpstream: () => void): Promise<RelayOutcome> {
   return new Promise((resolve) => {
     const tap = isSse ? new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true }) : undefined;
+    const secrets = isSse ? (options.secrets ?? []).filter((secret) => secret.length >= 8).map((secret) => Buffer.from(secret)) : [];
     const tail: Buffer[] = [];
     let tailSize = 0;
     let firstByteAt: number | undefined;
@@ -74,7 +77,7 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
     const onData = (chunk: Buffer): void => {
       if (tap) {
         const out = tap.push(chunk);
-        if (out !== undefined && out.length > 0) write(out);
+        if (out !== undefined && out.length > 0) write(secrets.length > 0 ? withoutSecrets(out, secrets) : out);
         return;
       }
       if (options.meter && !isSse) {
@@ -86,7 +89,7 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
     };
     const onEnd = (): void => {
       const rest = tap?.end();
-      if (rest !== undefined && rest.length > 0) write(rest);
+      if (rest !== undefined && rest.length > 0) write(secrets.length > 0 ? withoutSecrets(rest, secrets) : rest);
       if (tap && options.expectDone && !tap.sawDone && !tap.upstreamError) {
         // The upstream closed cleanly but before [DONE]: the answer is cut, and the client must know.
         onError(new GatewayError('upstream_error', 'The upstream ended the stream before it was complete.'));
@@ -133,4 +136,28 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
       keepalive.unref();
     }
   });
+}
+
+const REDACTED = Buffer.from('[redacted]');
+
+/**
+ * The chunk with every occurrence of a secret replaced; the same buffer when there is none (the
+ * usual case costs one search per key). A key split across two chunks is not caught.
+ */
+function withoutSecrets(chunk: Buffer, secrets: readonly Buffer[]): Buffer {
+  let out = chunk;
+  for (const secret of secrets) {
+    let at = out.indexOf(secret);
+    if (at === -1) continue;
+    const pieces: Buffer[] = [];
+    let from = 0;
+    while (at !== -1) {
+      pieces.push(out.subarray(from, at), REDACTED);
+      from = at + secret.length;
+      at = out.indexOf(secret, from);
+    }
+    pieces.push(out.subarray(from));
+    out = Buffer.concat(pieces);
+  }
+  return out;
 }

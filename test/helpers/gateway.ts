@@ -116,10 +116,14 @@ export function spawnGateway(options: { env?: Record<string, string>; cwd?: stri
       reject(new Error(`gateway did not start in time; stderr: ${stderr}; stdout: ${stdout}`));
     }, 15_000);
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let listening = false;
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
+      // Only until it listens: matching the whole, growing output on every chunk is quadratic (soak tests log a lot).
+      if (listening) return;
       const match = /"url":"(http:\/\/[^"]+)".*"msg":"openai-api listening"/.exec(stdout);
       if (match) {
+        listening = true;
         clearTimeout(timer);
         resolve({ child, url: match[1]!, stdout: () => stdout, stderr: () => stderr, exited });
       }
