@@ -1,9 +1,13 @@
-// The bench's command line. Defaults give a full run of about ten minutes on two cores;
-// --smoke shrinks everything to a correctness pass of a few seconds.
+// The bench's command line. Defaults give a full run of 13-15 minutes on two cores; --smoke
+// shrinks everything to a correctness pass of about half a minute.
 
 export const USAGE = `Usage: npm run bench -- [flags]
 
-  --smoke                 a few seconds: every target checked (status, body, key swap), then each
+A full run (all targets, all scenarios) rewrites the tables in bench/RESULTS.md (and README.md with
+--readme) and bench/results/latest.raw.json; a partial run prints its tables and writes
+bench/results/partial.raw.json only.
+
+  --smoke                 ~30 s: every target checked (status, body, key swap), then each
                           scenario run briefly; exits non-zero on any failure; writes no RESULTS.md
   --rounds N              rounds over all targets (medians are reported)         default 3
   --duration S            seconds measured per target and scenario               default 5
@@ -22,7 +26,8 @@ export const USAGE = `Usage: npm run bench -- [flags]
                           latency the targets add)
   --max-other-load P      re-measure a window (twice at most, a quarter of the windows in all)
                           when other processes used more than P % of a CPU meanwhile   default 50
-  --cpu-prof              run the gateway under node --cpu-prof; print its hottest functions
+  --cpu-prof              V8 CPU profile (the profiler of node --cpu-prof) of the gateway and the
+                          relay during each measured window: hottest functions, src/ file:line
   --readme                also replace the performance table in README.md
   --no-build              skip "npm run build" (when dist/ is fresh)
   --no-install            skip installing bench/node_modules
