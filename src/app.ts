@@ -90,11 +90,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       return;
     }
     applyCors(request, reply, cors);
-    done();
-  });
-  // A client gone before Fastify's reply was written (mid-upload, or while the upstream was still
-  // thinking) never fires onResponse: record and log it here, or it would vanish without a trace.
-  app.addHook('onRequest', (request, reply, done) => {
+    // A client gone before Fastify's reply was written (mid-upload, or while the upstream was still
+    // thinking) never fires onResponse: record and log it here, or it would vanish without a trace.
     reply.raw.once('close', () => {
       if (reply.raw.writableFinished || request.ctx.hijacked) return;
       request.ctx.aborted = true;
