@@ -34,6 +34,8 @@ export interface AppKeysTable {
   max_tokens_ceiling: number | null;
   allow_origin: string | null;
   metadata: string | null;
+  /** JSON array of endpoint grants beyond the defaults (issue 10). */
+  endpoints: string | null;
 }
 
 export interface UsageRecordsTable {
@@ -59,7 +61,18 @@ export interface UsageRecordsTable {
   error_code: string | null;
 }
 
+/** Who created an object through the gateway: only that key may use it (SECURITY.md, "Object ownership"). */
+export interface OwnedObjectsTable {
+  id: string;
+  kind: string;
+  key_id: string;
+  upstream: string;
+  upstream_key: string | null;
+  created_at: string;
+}
+
 export interface Schema {
   app_keys: AppKeysTable;
   usage_records: UsageRecordsTable;
+  owned_objects: OwnedObjectsTable;
 }

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import { initial } from './0001-initial.js';
+import { confinement } from './0002-confinement.js';
 
 /**
  * Every migration, keyed by the name recorded in `kysely_migration`. A static map rather than
@@ -8,4 +9,5 @@ import { initial } from './0001-initial.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial': initial,
+  '0002_confinement': confinement,
 });
