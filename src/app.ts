@@ -1,3 +1,4 @@
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config/index.js';
@@ -9,6 +10,7 @@ import { newRequestContext } from './http/request-context.js';
 import { requestIdFor } from './http/request-id.js';
 import type { RequestFinisher } from './metering/finish-request.js';
 import type { Logger } from './observability/logger.js';
+import type { Ownership } from './ownership/ownership.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
 import { v1Routes } from './routes/v1.js';
@@ -19,6 +21,7 @@ export interface AppDeps {
   runtime: Runtime;
   finish: RequestFinisher;
   streams: ActiveStreams;
+  ownership: Ownership;
 }
 
 /** Fastify with the gateway's request id, error rendering and logging conventions; routes are added by the caller. */
@@ -30,12 +33,54 @@ export interface ServerLimits {
   maxConnections: number;
 }
 
+/**
+ * Node's ServerResponse under a class of one server's own, so that closing can change how its
+ * responses end. Until `closeKeepAlive()` it adds nothing: serving pays no per-request check.
+ * From then on — also for requests already running when the drain began (a slow upstream, a /v1
+ * relay that writes its own head after `reply.hijack()`, which no Fastify hook reaches):
+ * - a head not yet written says `Connection: close`, and Node ends the socket after the response;
+ * - a response whose head already promised keep-alive (a stream begun before) frees its socket
+ *   as soon as it finishes.
+ */
+function drainableResponses(): { ServerResponse: typeof ServerResponse; closeKeepAlive(server: Server): void } {
+  class DrainableResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+    // Spelled out: the implicit `(...args)` constructor measured ~30 ns more per response.
+    constructor(req: Request, options?: object) {
+      // @ts-expect-error -- @types/node omits the options Node's server passes (highWaterMark and the like).
+      super(req, options);
+    }
+  }
+  const override = (name: 'writeHead' | 'end', value: (this: ServerResponse, ...args: unknown[]) => unknown): void => {
+    Object.defineProperty(DrainableResponse.prototype, name, { configurable: true, writable: true, value });
+  };
+  return {
+    ServerResponse: DrainableResponse,
+    closeKeepAlive(server) {
+      override('writeHead', function (...args) {
+        this.shouldKeepAlive = false;
+        return Reflect.apply(ServerResponse.prototype.writeHead, this, args);
+      });
+      override('end', function (...args) {
+        // Node's own 'finish' listener, added when the request came in, detaches the socket first,
+        // so by the time this one runs the socket counts as idle.
+        if (this.headersSent && this.shouldKeepAlive && !this.writableEnded) this.once('finish', () => server.closeIdleConnections());
+        return Reflect.apply(ServerResponse.prototype.end, this, args);
+      });
+    },
+  };
+}
+
 export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstance {
   const headersTimeoutMs = Math.max(1000, Math.floor(limits.requestTimeoutMs / 3));
+  const responses = drainableResponses();
   const app: FastifyInstance = Fastify({
-    // Node checks both timeouts only every connectionsCheckingInterval (30 s by default), so a
-    // 1 s request_timeout would let a slow client hold its socket for 30 s: check at least twice per head timeout.
-    http: { maxHeaderSize: limits.maxHeaderSize, connectionsCheckingInterval: Math.min(30_000, Math.floor(headersTimeoutMs / 2)) },
+    http: {
+      maxHeaderSize: limits.maxHeaderSize,
+      // Node checks both timeouts only every connectionsCheckingInterval (30 s by default), so a
+      // 1 s request_timeout would let a slow client hold its socket for 30 s: check at least twice per head timeout.
+      connectionsCheckingInterval: Math.min(30_000, Math.floor(headersTimeoutMs / 2)),
+      ServerResponse: responses.ServerResponse,
+    },
     // Slow clients (slowloris) get the whole request in this time, the head in a third of it.
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -49,6 +94,16 @@ export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstanc
   });
   app.server.headersTimeout = headersTimeoutMs;
   app.server.maxConnections = limits.maxConnections;
+  // Closing: server.close() drops the keep-alive sockets idle at that moment and Fastify answers
+  // new requests 503, but a socket whose request ends during the drain would stay open for
+  // keep_alive_timeout and hold close() until drain_timeout. The responses still running close
+  // their sockets as they end (above); the short keepAliveTimeout (Node adds 1 s to it) catches
+  // one that had already called end() but not finished writing when the drain began.
+  app.addHook('preClose', (done) => {
+    responses.closeKeepAlive(app.server);
+    app.server.keepAliveTimeout = 1;
+    done();
+  });
   // The root scope speaks JSON only; /v1 installs its own raw parsers.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('ctx', null as never);
@@ -106,7 +161,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
 
   healthRoutes(app);
-  const routeDeps = { runtime, finish, streams: deps.streams };
+  const routeDeps = { runtime, finish, streams: deps.streams, ownership: deps.ownership };
   apiChatRoutes(app, config, routeDeps);
   v1Routes(app, config, routeDeps);
   await app.ready();

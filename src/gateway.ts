@@ -3,6 +3,7 @@ import { baseServer, buildApp } from './app.js';
 import { configKeyEntries } from './auth/key-attributes.js';
 import { KeyStore } from './auth/key-store.js';
 import type { Config } from './config/index.js';
+import { decideAuthMode } from './config/safety.js';
 import { ActiveStreams } from './http/active-streams.js';
 import { LimitTracker } from './limits/index.js';
 import { requestFinisher } from './metering/finish-request.js';
@@ -14,6 +15,8 @@ import { buildRuntimeParts, type Runtime } from './runtime.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { KeysRepository } from './storage/keys-repository.js';
 import { UsageRepository } from './storage/usage-repository.js';
+import { ObjectsRepository } from './storage/objects-repository.js';
+import { Ownership } from './ownership/ownership.js';
 
 /** Errors raised before a request is admitted: such requests never reached an upstream and use no quota. */
 const REFUSED_BEFORE_UPSTREAM = ['missing_api_key', 'invalid_api_key', 'invalid_json', 'invalid_content_type', 'invalid_request', 'origin_not_allowed', 'model_not_allowed', 'rate_limit_exceeded', 'budget_exceeded', 'storage_unavailable', 'body_too_large', 'not_found', 'model_not_found', 'shutting_down'];
@@ -82,12 +85,21 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
     const runtime: Runtime = { current: buildRuntimeParts(config, shared) };
     const streams = new ActiveStreams();
     const finish = requestFinisher(writer, () => runtime.current.prices);
-    const app = await buildApp(config, { logger, runtime, finish, streams });
+    const ownership = new Ownership(new ObjectsRepository(database), logger);
+    const app = await buildApp(config, { logger, runtime, finish, streams, ownership });
 
     async function reload(next: Config): Promise<ReloadResult> {
       const previous = runtime.current;
       const needsRestart = RESTART_ONLY.filter(([, read]) => read(previous.config) !== read(next)).map(([name]) => name);
       try {
+        // Decided before the sync below touches the database (it deletes keys the old config
+        // declared): the keys left then are the new config's plus those made by the CLI or admin API.
+        // Judged on the address start-up bound (host is restart-only) as well as on the new one.
+        const otherKeys = (await keys.list()).filter((row) => row.source !== 'config').length;
+        for (const host of new Set([config.server.host, next.server.host])) {
+          const decision = decideAuthMode(next, otherKeys, host);
+          if (decision.mode === 'refused') return { ok: false, error: decision.reason, needsRestart };
+        }
         const before = keyStore.limitsById();
         await keys.upsertFromConfig(configKeyEntries(next.keys));
         await writer.flush();
@@ -129,6 +141,8 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
     let closing: Promise<void> | undefined;
     async function close(drainMs = config.drainTimeoutMs): Promise<void> {
       closing ??= (async () => {
+        // Each server's preClose hook (app.ts) closes keep-alive sockets as their requests end, so
+        // this resolves when the last request in flight ends, not at drain_timeout.
         const closed = Promise.all([app.close(), admin?.close()]);
         let timer: NodeJS.Timeout | undefined;
         const drained = await Promise.race([closed.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)))]);
@@ -139,6 +153,7 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
           // Give the routes a moment to write their error events, then cut what is left.
           await new Promise((resolve) => setTimeout(resolve, 100));
           app.server.closeAllConnections();
+          admin?.server.closeAllConnections();
           await closed;
         }
         keyStore.stop();

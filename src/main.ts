@@ -32,7 +32,7 @@ export async function startGateway(options: LoadConfigOptions = {}): Promise<Run
     throw error;
   }
   try {
-    assertSafeToListen(config, config.accessTokens.length > 0 || gateway.keyStore.size > 0);
+    assertSafeToListen(config, gateway.keyStore.size);
     const url = await gateway.app.listen({ host: config.server.host, port: config.server.port });
     const adminUrl = gateway.admin ? await gateway.admin.listen({ host: config.admin.host, port: config.admin.port }) : undefined;
     logger.info(

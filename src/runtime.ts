@@ -1,6 +1,7 @@
 import { Authenticator } from './auth/authenticator.js';
 import type { KeyStore } from './auth/key-store.js';
 import { upstreamsFromConfig, type Config } from './config/index.js';
+import { decideAuthMode } from './config/safety.js';
 import { originPolicy, type OriginPolicy } from './http/cors.js';
 import type { LimitStore } from './limits/index.js';
 import { PriceTable } from './metering/pricing.js';
@@ -35,14 +36,18 @@ export interface SharedParts {
 }
 
 export function buildRuntimeParts(config: Config, shared: SharedParts): RuntimeParts {
+  // Start-up and reload refuse a config decided 'refused' before it serves; should one get here, fail closed.
+  const authMode = decideAuthMode(config, shared.keyStore.size).mode === 'open' ? 'open' : 'keyed';
   const upstreams = new UpstreamPool(upstreamsFromConfig(config), config.pool, { logger: shared.logger, timeouts: config.upstream });
+  // One table: the estimates admission checks and the costs metered must agree.
+  const prices = new PriceTable(config.prices, config.fallbackPrice);
   return {
     config,
-    auth: new Authenticator(config.accessTokens, shared.keyStore),
+    auth: new Authenticator(config.accessTokens, shared.keyStore, authMode),
     upstreams,
     models: new ModelCatalog(upstreams),
-    prices: new PriceTable(config.prices),
-    admission: new Admission(shared.limits, shared.health, config.failOpen),
+    prices,
+    admission: new Admission(shared.limits, shared.health, config.failOpen, prices),
     cors: originPolicy(config.allowOrigin, shared.keyStore.origins),
   };
 }

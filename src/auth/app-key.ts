@@ -1,7 +1,8 @@
+import { GlobSet } from '../domain/glob.js';
 import type { KeyLimits } from '../limits/index.js';
 import type { PersonaMode } from '../policy/persona.js';
-import { compileModelGlobs } from '../policy/model-glob.js';
 import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+import { EndpointGrants } from './endpoint-grants.js';
 
 /** An app key as the request path needs it: everything precomputed, nothing to parse per request. */
 export interface AppKey {
@@ -11,7 +12,7 @@ export interface AppKey {
   /** ms since epoch; undefined = never expires. */
   readonly expiresAt: number | undefined;
   /** undefined = every model allowed. */
-  readonly models: RegExp | undefined;
+  readonly models: GlobSet | undefined;
   readonly modelPatterns: readonly string[] | undefined;
   readonly limits: KeyLimits;
   /** True when any limit or budget is set: only then are tokens estimated before the call. */
@@ -21,6 +22,8 @@ export interface AppKey {
   readonly defaults: KeyDefaults | undefined;
   readonly maxTokensCeiling: number | undefined;
   readonly allowOrigin: ReadonlySet<string> | undefined;
+  /** Endpoints granted beyond the defaults, at the owner's risk; undefined = none. */
+  readonly endpoints: EndpointGrants | undefined;
 }
 
 export function toAppKey(row: AppKeyRow): AppKey {
@@ -30,7 +33,8 @@ export function toAppKey(row: AppKeyRow): AppKey {
     name: row.name,
     enabled: row.enabled,
     expiresAt: row.expiresAt ? row.expiresAt.getTime() : undefined,
-    models: row.models && row.models.length > 0 ? compileModelGlobs(row.models) : undefined,
+    // An empty list allows no model (the CLI shows it as "none"); only null (not set) allows every model.
+    models: row.models !== null ? new GlobSet(row.models) : undefined,
     modelPatterns: row.models ?? undefined,
     limits,
     limited: [row.rpm, row.tpm, row.rpd, row.budgetTokens, row.budgetUsd].some((value) => value !== null),
@@ -39,5 +43,6 @@ export function toAppKey(row: AppKeyRow): AppKey {
     defaults: row.defaults ?? undefined,
     maxTokensCeiling: row.maxTokensCeiling ?? undefined,
     allowOrigin: row.allowOrigin ? new Set(row.allowOrigin) : undefined,
+    endpoints: EndpointGrants.from(row.endpoints),
   });
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { AuthMode } from '../config/safety.js';
 import { GatewayError } from '../errors/index.js';
 import { AccessTokens } from './access-tokens.js';
 import type { AppKey } from './app-key.js';
@@ -18,27 +19,34 @@ const invalidKey = (): GatewayError => new GatewayError('invalid_api_key', 'Inva
 
 /**
  * Checks the caller's key: the seed's access tokens (unrestricted), then app keys by the
- * SHA-256 of the secret. With neither configured, everyone is anonymous, as in the seed.
+ * SHA-256 of the secret. Everyone is anonymous only in the `open` mode decided from configuration
+ * (config/safety.ts `decideAuthMode`, at start and at each reload, which builds a new
+ * Authenticator). That mode can close here but never reopen: once an app key exists (created by
+ * the admin API or the CLI while open) every caller needs a key for good, so deleting the last key
+ * leaves a gateway that answers 401 rather than an open one.
  */
 export class Authenticator {
   private readonly tokens: AccessTokens;
   private readonly tokenCallers: readonly Caller[];
+  private open: boolean;
 
   constructor(
     accessTokens: readonly string[],
     private readonly keys: KeyStore | undefined,
+    mode: AuthMode,
     private readonly now: () => number = Date.now,
   ) {
     this.tokens = new AccessTokens(accessTokens);
     this.tokenCallers = accessTokens.map((_, index) => Object.freeze({ kind: 'access_token' as const, name: `access_token#${index + 1}`, key: undefined }));
-  }
-
-  get anonymous(): boolean {
-    return this.tokens.size === 0 && (this.keys === undefined || this.keys.size === 0);
+    this.open = mode === 'open';
   }
 
   authenticate(headers: IncomingHttpHeaders): Caller | Promise<Caller> {
-    if (this.anonymous) return ANONYMOUS;
+    if (this.open) {
+      if (this.keys === undefined || this.keys.size === 0) return ANONYMOUS;
+      // A key appeared while open: the owner now hands out keys, so from here on callers need one.
+      this.open = false;
+    }
     const secret = presentedKey(headers);
     if (secret === undefined) {
       throw new GatewayError('missing_api_key', 'Missing key: send "Authorization: Bearer <your key>".');

@@ -23,6 +23,7 @@ export function attributesToSettings(attributes: KeyAttributes): Partial<KeySett
   if (attributes.defaults !== undefined) settings.defaults = attributes.defaults;
   if (attributes.max_tokens_ceiling !== undefined) settings.maxTokensCeiling = attributes.max_tokens_ceiling;
   if (attributes.allow_origin !== undefined) settings.allowOrigin = attributes.allow_origin;
+  if (attributes.endpoints !== undefined) settings.endpoints = attributes.endpoints;
   if (attributes.metadata !== undefined) settings.metadata = attributes.metadata;
   return settings;
 }

@@ -20,6 +20,7 @@ export interface PublicKey {
   defaults: KeyDefaults | null;
   max_tokens_ceiling: number | null;
   allow_origin: string[] | null;
+  endpoints: string[] | null;
   metadata: Record<string, unknown> | null;
   created_at: string;
   updated_at: string;
@@ -47,6 +48,7 @@ export function publicKey(row: AppKeyRow): PublicKey {
     defaults: row.defaults,
     max_tokens_ceiling: row.maxTokensCeiling,
     allow_origin: row.allowOrigin,
+    endpoints: row.endpoints,
     metadata: row.metadata,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),

@@ -44,6 +44,7 @@ export const ATTRIBUTE_FLAGS: readonly AttributeFlag[] = [
   { name: 'presence-penalty', value: 'X', kind: 'number', path: ['defaults', 'presence_penalty'], expect: 'a number from -2 to 2' },
   { name: 'max-tokens-ceiling', value: 'N', kind: 'number', path: ['max_tokens_ceiling'], setting: 'maxTokensCeiling', expect: `${POSITIVE_INT} (the largest max_tokens a request may ask for)` },
   { name: 'allow-origin', value: 'ORIGINS', kind: 'text', path: ['allow_origin'], setting: 'allowOrigin', expect: 'origins separated by ",", e.g. "https://a.example,https://b.example"' },
+  { name: 'endpoints', value: 'LIST', kind: 'list', path: ['endpoints'], setting: 'endpoints', expect: 'extra endpoints, at your own risk: "METHOD /v1/path" grants separated by ",", e.g. "POST /v1/fine_tuning/jobs,* /v1/evals*"' },
   { name: 'metadata', value: 'JSON', kind: 'json', path: ['metadata'], setting: 'metadata', expect: `a JSON object, e.g. '{"team":"mobile"}'` },
   { name: 'disabled', kind: 'off', path: ['enabled'], expect: 'no value' },
 ];
@@ -91,6 +92,12 @@ export function attributesFromFlags(flags: ReadonlyMap<string, string>): KeyAttr
   const issue = result.error.issues[0]!;
   const flag = ATTRIBUTE_FLAGS.find((candidate) => candidate.path.every((part, i) => issue.path[i] === part));
   if (flag === undefined) throw new UsageError(`invalid key attributes: ${issue.message}`);
+  if (flag.kind === 'list') {
+    // A list is wrong item by item (an endpoint grant) or as a whole (too many): say which, and why.
+    const index = issue.path[1];
+    const item = typeof index === 'number' ? ` item ${JSON.stringify((raw[flag.path[0]] as string[])[index])}` : '';
+    throw new UsageError(`--${flag.name}${item}: ${issue.message}`);
+  }
   throw new UsageError(`--${flag.name} is ${JSON.stringify(flags.get(flag.name))}: expected ${flag.expect}`);
 }
 

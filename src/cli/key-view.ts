@@ -93,6 +93,7 @@ export function renderKeyDetails(row: AppKeyRow, now: Date): string {
     ['defaults', describeDefaults(row.defaults)],
     ['max_tokens_ceiling', orNone(row.maxTokensCeiling)],
     ['allow_origin', row.allowOrigin === null ? NONE : row.allowOrigin.join(',')],
+    ['endpoints', row.endpoints === null || row.endpoints.length === 0 ? NONE : row.endpoints.join(', ')],
     ['metadata', row.metadata === null ? NONE : JSON.stringify(row.metadata)],
     ['created', formatTime(row.createdAt, NONE)],
     ['updated', formatTime(row.updatedAt, NONE)],

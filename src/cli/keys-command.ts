@@ -53,7 +53,9 @@ Usage:
 Attribute flags (the same values as a "keys" entry of config.json):
 ${attributeHelp}
 --default-model, --temperature, --top-p, --max-tokens and the penalties are request defaults,
-applied where the app leaves them out.
+applied where the app leaves them out. --endpoints lets the key call endpoints beyond the
+defaults, where its models, budget and ceiling may not be enforced (see SECURITY.md);
+--clear endpoints takes them away again.
 
 Every command takes --config PATH (default ./config.json, or CONFIG_FILE) to find the database
 (database_url / DATABASE_URL). Keys declared in config.json are listed with source "config"

@@ -51,6 +51,8 @@ export interface Config {
   readonly admin: { readonly token: string; readonly host: string; readonly port: number };
   /** USD per 1M tokens, merged over the shipped price table. */
   readonly prices: Readonly<Record<string, { input: number; cachedInput?: number; output?: number }>>;
+  /** USD per 1M tokens for models `prices` does not list; undefined = such models cost null (and keys with a USD budget may not use them). */
+  readonly fallbackPrice: { readonly input: number; readonly cachedInput?: number; readonly output?: number } | undefined;
   /** Serve without metering when the usage database is down (default: fail closed with 503). */
   readonly failOpen: boolean;
   /** How long shutdown waits for in-flight requests and streams before ending them. */

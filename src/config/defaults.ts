@@ -36,6 +36,7 @@ export const DEFAULTS = {
   admin_host: '127.0.0.1',
   admin_port: 8081,
   prices: {} as Record<string, { input: number; cached_input?: number; output?: number }>,
+  fallback_price: undefined as { input: number; cached_input?: number; output?: number } | undefined,
   max_header_size: 16 * 1024,
   request_timeout: 60,
   keep_alive_timeout: 72,

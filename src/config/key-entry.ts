@@ -6,6 +6,43 @@ const origins = z.union([z.string(), z.array(z.string())]).transform((value) =>
 );
 const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), { message: 'must be an ISO-8601 date such as "2027-01-31T00:00:00Z"' });
 
+/** The methods an endpoint grant may name; `*` stands for any of them. */
+export const ENDPOINT_GRANT_METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', '*'];
+export const MAX_ENDPOINT_GRANTS = 64;
+export const MAX_ENDPOINT_GRANT_LENGTH = 256;
+
+/**
+ * Why `grant` is not an endpoint grant ("METHOD /v1/path", `*` in the path for any run of
+ * characters), or undefined when it is one. Grants are matched against the gateway's canonical
+ * path — decoded, `//` collapsed, no dot segments, no query — so anything that could never
+ * appear there (`%`, `?`, `#`, `\`, `..`, `//`, spaces, non-ASCII) is refused rather than
+ * left to grant nothing.
+ */
+export function endpointGrantProblem(grant: string): string | undefined {
+  if (grant.length > MAX_ENDPOINT_GRANT_LENGTH) return `longer than ${MAX_ENDPOINT_GRANT_LENGTH} characters`;
+  const space = grant.indexOf(' ');
+  if (space < 0) return 'expected a method, one space and a path, e.g. "POST /v1/fine_tuning/jobs"';
+  const method = grant.slice(0, space);
+  const path = grant.slice(space + 1);
+  if (!ENDPOINT_GRANT_METHODS.includes(method)) return `method ${JSON.stringify(method)} is not one of GET, POST, PUT, PATCH, DELETE or *`;
+  if (path.startsWith(' ')) return 'more than one space between the method and the path';
+  if (!path.startsWith('/v1/')) return `path ${JSON.stringify(path)} does not start with /v1/`;
+  const bad = /[^\x21-\x7e]|[?#%\\]/.exec(path);
+  if (bad !== null) {
+    const what = bad[0] === ' ' ? 'a space' : JSON.stringify(bad[0]);
+    return `path ${JSON.stringify(path)} contains ${what}: a path is printable ASCII without spaces, "?", "#", "%" or "\\"`;
+  }
+  if (path.includes('..')) return `path ${JSON.stringify(path)} contains "..": dot segments are not allowed`;
+  if (path.includes('//')) return `path ${JSON.stringify(path)} contains "//", which never matches (the gateway collapses empty segments)`;
+  return undefined;
+}
+
+const endpointGrant = z.string().superRefine((grant, context) => {
+  const problem = endpointGrantProblem(grant);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+});
+const endpointGrants = z.array(endpointGrant).max(MAX_ENDPOINT_GRANTS, { message: `more than ${MAX_ENDPOINT_GRANTS} grants` });
+
 /** Per-key defaults: OpenAI request field names, applied where the caller leaves them out. */
 export const keyDefaultsSchema = z
   .object({
@@ -35,6 +72,8 @@ export const keyAttributesSchema = z
     defaults: keyDefaultsSchema.optional(),
     max_tokens_ceiling: positiveInt.optional(),
     allow_origin: origins.optional(),
+    /** Endpoints beyond the defaults, granted at the owner's risk: "POST /v1/fine_tuning/jobs", "* /v1/evals*". */
+    endpoints: endpointGrants.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();

@@ -279,6 +279,7 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
     keys: resolveKeys(v.keys, env),
     admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port },
     prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, { input: p.input, cachedInput: p.cached_input, output: p.output }])),
+    fallbackPrice: v.fallback_price && { input: v.fallback_price.input, cachedInput: v.fallback_price.cached_input, output: v.fallback_price.output },
     failOpen: v.fail_open,
     drainTimeoutMs: v.drain_timeout * 1000,
     usageFlushIntervalMs: v.usage_flush_interval * 1000,

@@ -7,13 +7,18 @@ import type { IncomingHttpHeaders } from 'node:http';
  */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'openai-beta', 'idempotency-key', 'x-stainless-helper-method'] as const;
 
-/** The request headers sent upstream; the upstream's own headers (key, organization, project) are added by the pool. */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, contentLength: number | undefined): Record<string, string> {
+/**
+ * The request headers sent upstream; the upstream's own headers (key, organization, project) are
+ * added by the pool. `contentType` replaces the caller's when the gateway read the body as
+ * something else than it was labelled (JSON sent as text/plain goes on as JSON).
+ */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, contentLength: number | undefined, contentType?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = headers[name];
     if (typeof value === 'string') out[name] = value;
   }
+  if (contentType !== undefined) out['content-type'] = contentType;
   if (contentLength !== undefined) out['content-length'] = String(contentLength);
   return out;
 }

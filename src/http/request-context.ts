@@ -24,6 +24,13 @@ export interface RequestContext {
   /** The generated text of a stream that ended without usage (estimates completion tokens). */
   textSeen: (() => string) | undefined;
   ticket: Ticket | undefined;
+  /** The request was handed to the upstream: from then on an abort still costs the owner. */
+  sent: boolean;
+  /**
+   * What to charge when the upstream reports no usage of its own: a batch's estimate (its lines'
+   * prompts and max_tokens), set once the batch was created.
+   */
+  charge: { usage: Usage; costUsd: number | null } | undefined;
   aborted: boolean;
   errorCode: string | undefined;
   /** The real status of an error answered in the seed's envelope (sent with HTTP 200). */
@@ -57,6 +64,8 @@ export function newRequestContext(startedAt: number): RequestContext {
     usage: undefined,
     textSeen: undefined,
     ticket: undefined,
+    sent: false,
+    charge: undefined,
     aborted: false,
     errorCode: undefined,
     errorStatus: undefined,

@@ -22,3 +22,10 @@ export function requestedMaxTokens(body: unknown): number {
   }
   return 0;
 }
+
+/** The most a request sent upstream can cost when its answer never came: its prompt plus its max_tokens. */
+export function abortedEstimate(kind: EndpointKind, body: unknown, model: string | undefined): Usage {
+  const promptTokens = estimatePromptTokens(kind, body, model ?? '');
+  const completionTokens = requestedMaxTokens(body);
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: 0, reasoningTokens: 0 };
+}

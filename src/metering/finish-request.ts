@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import { logRequest } from '../http/request-log.js';
 import type { Usage } from '../streaming/usage.js';
-import { estimateUsage } from './estimate-usage.js';
+import { abortedEstimate, estimateUsage } from './estimate-usage.js';
 import type { PriceTable } from './pricing.js';
 import type { Meter, UsageSource } from './usage-event.js';
 
@@ -22,11 +22,21 @@ export function requestFinisher(meter: Meter, prices: () => PriceTable): Request
     ctx.done = true;
     let usage: Usage | undefined = ctx.usage;
     let source: UsageSource = usage ? 'upstream' : 'none';
+    let costUsd: number | null | undefined;
     if (!usage && ctx.textSeen && ctx.kind !== 'other') {
       usage = estimateUsage(ctx.kind, ctx.body, ctx.model, ctx.textSeen());
       source = 'estimated';
+    } else if (!usage && ctx.charge) {
+      usage = ctx.charge.usage;
+      costUsd = ctx.charge.costUsd;
+      source = 'estimated';
+    } else if (!usage && ctx.aborted && ctx.sent && ctx.kind !== 'other') {
+      // The client left after the upstream had the request: the upstream works (and bills) on,
+      // so the key is charged the most the request could cost — its prompt and its max_tokens.
+      usage = abortedEstimate(ctx.kind, ctx.body, ctx.model);
+      source = 'estimated';
     }
-    const costUsd = usage ? prices().cost(ctx.model, usage) : null;
+    if (costUsd === undefined) costUsd = usage ? prices().cost(ctx.model, usage) : null;
     if (ctx.ticket) {
       if (usage) ctx.ticket.settle({ tokens: usage.totalTokens, costUsd: costUsd ?? 0 });
       else ctx.ticket.refund();

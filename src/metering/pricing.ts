@@ -1,7 +1,8 @@
 /**
  * List prices in USD per 1M tokens and the cost of one request's usage. The defaults go stale (models are renamed,
  * repriced and shut down), so operators override them in config; a model we have no price for costs `null`,
- * never a guess.
+ * never a guess — unless the operator sets `fallback_price`, the price they choose for every unlisted model (so a
+ * USD budget also counts models nobody priced; see policy/admission.ts).
  */
 
 /** USD per 1M tokens. `cachedInput` defaults to `input`; `output` to 0 (embeddings produce none). */
@@ -65,20 +66,25 @@ function tokens(value: number): number {
   return Number.isFinite(value) && value > 0 ? value : 0;
 }
 
-/** Prices by model name: config overrides over DEFAULT_PRICES. */
+/** Prices by model name: config overrides over DEFAULT_PRICES, then the fallback price if one is set. */
 export class PriceTable {
   private readonly prices: ReadonlyMap<string, Readonly<ModelPrice>>;
+  private readonly fallback: Readonly<ModelPrice> | undefined;
   /** Names that missed the exact lookup → their snapshot's price, or null when there is none. */
   private readonly snapshots = new Map<string, Readonly<ModelPrice> | null>();
 
   /** An override replaces the whole default entry of its model, so no field silently keeps a stale default. */
-  constructor(overrides: Readonly<Record<string, ModelPrice>> = {}) {
+  constructor(overrides: Readonly<Record<string, ModelPrice>> = {}, fallback?: ModelPrice) {
     const merged = new Map<string, Readonly<ModelPrice>>(Object.entries(DEFAULT_PRICES));
     for (const [model, override] of Object.entries(overrides)) merged.set(model, Object.freeze({ ...override }));
     this.prices = merged;
+    this.fallback = fallback === undefined ? undefined : Object.freeze({ ...fallback });
   }
 
-  /** The price of `model` by its exact name, else by its name without a date snapshot; no looser match. */
+  /**
+   * The price of `model` by its exact name, else by its name without a date snapshot (no looser match), else the
+   * fallback price; undefined when none applies.
+   */
   priceFor(model: string): Readonly<ModelPrice> | undefined {
     const exact = this.prices.get(model);
     if (exact !== undefined) return exact;
@@ -89,10 +95,10 @@ export class PriceTable {
       if (this.snapshots.size >= SNAPSHOT_CACHE_LIMIT) this.snapshots.clear();
       this.snapshots.set(model, snapshot);
     }
-    return snapshot ?? undefined;
+    return snapshot ?? this.fallback;
   }
 
-  /** USD for `usage` on `model`, rounded to 1e-9; null when the model is unknown or has no price. */
+  /** USD for `usage` on `model`, rounded to 1e-9; null when the model is unknown or has no price (and no fallback). */
   cost(model: string | undefined, usage: CostUsage): number | null {
     if (model === undefined) return null;
     const entry = this.priceFor(model);

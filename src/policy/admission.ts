@@ -1,6 +1,7 @@
 import type { Caller } from '../auth/authenticator.js';
 import { GatewayError } from '../errors/index.js';
 import type { Estimate, LimitStore, Reservation } from '../limits/index.js';
+import type { PriceTable } from '../metering/pricing.js';
 import type { StorageHealth } from '../metering/storage-health.js';
 
 export interface Ticket {
@@ -14,13 +15,15 @@ const FREE: Ticket = Object.freeze({ headers: Object.freeze({}), settle() {}, re
 
 /**
  * The checks every request passes before it reaches an upstream, on every route: storage up
- * (or fail_open), the key may use the model, and its rate limits and budgets have room.
+ * (or fail_open), the key may use the model, a USD budget can count it, and its rate limits and
+ * budgets have room.
  */
 export class Admission {
   constructor(
     private readonly limits: LimitStore,
     private readonly health: StorageHealth | undefined,
     private readonly failOpen: boolean,
+    private readonly prices: PriceTable,
   ) {}
 
   /** `estimate` is only called for keys with token limits or budgets (it tokenizes the prompt). */
@@ -30,8 +33,12 @@ export class Admission {
     }
     const key = caller.key;
     if (key === undefined) return FREE;
-    if (model !== undefined && key.models !== undefined && !key.models.test(model)) {
-      throw new GatewayError('model_not_allowed', `Key "${key.name}" may not use model "${model}" (allowed: ${key.modelPatterns?.join(', ')}).`, { param: 'model' });
+    if (model !== undefined && key.models !== undefined && !key.models.matches(model)) {
+      throw new GatewayError('model_not_allowed', `Key "${key.name}" may not use model "${model}" (allowed: ${key.modelPatterns?.join(', ') || 'none'}).`, { param: 'model' });
+    }
+    // An unpriced model costs null, which a USD budget would count as 0: refused, or the budget could be escaped.
+    if (model !== undefined && key.limits.budgetUsd != null && this.prices.priceFor(model) === undefined) {
+      throw new GatewayError('model_not_priced', `Model "${model}" has no price, so the USD budget of key "${key.name}" cannot count it; give it one in "prices" in the gateway config (or set "fallback_price" for every unlisted model).`, { param: 'model' });
     }
     if (!key.limited) return FREE;
     const needed = key.needsTokenEstimate ? estimate() : { tokens: 0, costUsd: 0 };

@@ -19,7 +19,8 @@ export const apiChatBody = z
   .object({
     prompt: z.string({ error: 'must be a string' }).optional(),
     messages: z.array(message, { error: 'must be an array of {role, content} messages' }).min(1, { error: 'must hold at least one message' }).optional(),
-    model: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).optional(),
+    // Longer names are refused before they reach a log line, a cache or the usage table (no model has one).
+    model: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(256, { error: 'must be at most 256 characters' }).refine((name) => Buffer.byteLength(name) <= 256, { error: 'must be at most 256 bytes' }).optional(),
     max_tokens: z.number({ error: 'must be a positive integer' }).int({ error: 'must be a positive integer' }).positive({ error: 'must be a positive integer' }).optional(),
     temperature: number(0, 2).optional(),
     top_p: number(0, 1).optional(),

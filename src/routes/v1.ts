@@ -3,18 +3,22 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
+import type { AppKey } from '../auth/app-key.js';
 import type { Caller } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { assertJsonDepth } from '../http/json-depth.js';
-import { ByteLimit, declaredLength, readBody, tooLarge } from '../http/read-body.js';
+import { canonicalPath } from '../http/canonical-path.js';
+import { tooLarge } from '../http/read-body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-headers.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
 import { requestedMaxTokens } from '../metering/estimate-usage.js';
 import type { RequestFinisher } from '../metering/finish-request.js';
 import { estimatePromptTokens } from '../metering/token-estimate.js';
-import { endpointKind, type EndpointKind } from '../policy/endpoints.js';
-import { prepareV1Body, type KeyPolicy } from '../policy/v1-body.js';
+import { objectsInAnswer } from '../ownership/answers.js';
+import { ownerIdOf, type Ownership, type OwnedObject } from '../ownership/ownership.js';
+import { objectReferences, type Reference } from '../ownership/references.js';
+import { checkBatchInput } from '../policy/batch-input.js';
+import { classify, type Endpoint, type ObjectKind } from '../policy/endpoints.js';
 import { relayBody } from '../streaming/relay-response.js';
 import { SSE_KEEPALIVE, sseErrorEvent } from '../streaming/sse-usage-tap.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
@@ -26,105 +30,137 @@ import type { ModelCatalog } from '../upstream/model-catalog.js';
 import type { ActiveStreams } from '../http/active-streams.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
 import { authenticateRequest } from './authenticate.js';
+import { listOwnedObjects } from './v1-lists.js';
+import { readV1Body, type V1Body } from './v1-body.js';
 
 export interface V1Deps {
   runtime: Runtime;
   finish: RequestFinisher;
   streams: ActiveStreams;
+  ownership: Ownership;
 }
 
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 const HTML_TYPE = /^\s*text\/html\b/i;
 /** Error bodies are read this far to blank out upstream keys an upstream may have echoed. */
 const ERROR_PEEK_LIMIT = 64 * 1024;
-// A `..` or `.` segment, raw or percent-encoded, could walk out of the upstream's base path.
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+/** Answers that create or describe an object are read this far for the ids they carry. */
+const ANSWER_PEEK_LIMIT = 1024 * 1024;
+/** The first `"id"` of a JSON answer too large to parse whole (OpenAI puts the id first). */
+const HEAD_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,256})"/;
+/** Answers of object endpoints that may name files the caller's object produced. */
+const PRODUCED_FILES = /"(?:output_file_id|error_file_id|result_files|file)"\s*:/;
+
+/** What a batch is charged: the estimate of its input file's lines. */
+interface BatchCharge {
+  tokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+}
 
 /**
- * The path and query of a request target. Node accepts the absolute form (`POST http://host/v1/…`,
- * RFC 9112 §3.2.2), which still names a resource here: the scheme and host are dropped, never followed.
+ * A refused request's body is not read: a multipart reader is stopped (it drains the rest), a
+ * counted upload unhooked, and the request left to drain, so the connection carries the answer.
  */
-function originForm(target: string): string {
-  if (target.startsWith('/')) return target;
-  const rest = target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
-  return rest.startsWith('/') ? rest : `/${rest}`;
+function discardBody(raw: IncomingMessage, body: V1Body['body']): void {
+  if (body instanceof Readable && body !== raw) {
+    raw.unpipe();
+    body.destroy();
+  }
+  if (!raw.readableEnded) raw.resume();
 }
 
-interface PreparedRequest {
-  kind: EndpointKind;
-  path: string;
-  body: Buffer | string | Readable | null;
-  contentLength: number | undefined;
-  stream: boolean;
-  usageInjected: boolean;
-  /** Set by the streaming body counter when an upload passes the limit. */
-  exceeded: () => boolean;
-}
+const notAllowed = (message: string): GatewayError => new GatewayError('endpoint_not_allowed', message);
 
-function keyPolicy(caller: Caller): KeyPolicy | undefined {
-  const key = caller.key;
-  if (!key || (!key.persona && !key.defaults && key.maxTokensCeiling === undefined)) return undefined;
-  return { persona: key.persona, defaults: key.defaults, maxTokensCeiling: key.maxTokensCeiling };
+/** Whether the key has a budget that only metered answers can hold (token or USD budgets, tpm). */
+function spendLimited(key: AppKey): boolean {
+  return key.limits.budgetTokens != null || key.limits.budgetUsd != null || key.limits.tpm != null;
 }
 
 /**
- * Everything under /v1 is relayed to the upstream with the server-held key: known endpoints are
- * understood (model, aliases, usage), everything else passes as is — an endpoint OpenAI adds
- * tomorrow works without a code change. Every path passes the same admission checks.
+ * An app key may use an endpoint when the gateway can hold everything the key restricts there
+ * (SECURITY.md, "Endpoint policy"), or when its owner granted the endpoint in the key's `endpoints`.
+ */
+function confine(key: AppKey, method: string, path: string, endpoint: Endpoint | undefined): void {
+  if (key.endpoints?.allows(method, path)) return;
+  const grant = `The owner can grant it in the key's "endpoints" ("${method} ${path}").`;
+  if (endpoint === undefined) {
+    throw notAllowed(`Key "${key.name}" may not use ${method} ${path}: the gateway does not know this endpoint, so it cannot hold the key's models, budgets and objects there. ${grant}`);
+  }
+  const can = endpoint.enforces;
+  const cannot: string[] = [];
+  if (key.models !== undefined && !can.models) cannot.push('its model list');
+  if ((key.limits.budgetTokens != null || key.limits.budgetUsd != null) && !can.budget) cannot.push('its budget');
+  if (key.maxTokensCeiling !== undefined && !can.ceiling) cannot.push('its max_tokens ceiling');
+  if (key.persona !== undefined && key.persona.mode !== 'off' && key.persona.text !== '' && !can.persona) cannot.push('its persona');
+  if (cannot.length > 0) throw notAllowed(`Key "${key.name}" may not use ${endpoint.name}: the gateway cannot hold ${cannot.join(' or ')} there. ${grant}`);
+}
+
+/**
+ * Everything under /v1 is relayed to the upstream with the server-held key, on one canonical
+ * path. The endpoint table (policy/endpoints.ts) says what each known endpoint lets the gateway
+ * enforce; app keys are confined to endpoints that hold their limits and to their own objects
+ * (ownership/), access tokens may use any path — an endpoint OpenAI adds tomorrow works for them
+ * without a code change.
  */
 export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Deps): void {
-  const { runtime, finish, streams } = deps;
+  const { runtime, finish, streams, ownership } = deps;
 
-  async function prepare(parts: RuntimeParts, request: FastifyRequest, caller: Caller, pathname: string, query: string): Promise<PreparedRequest> {
-    const { config, upstreams } = parts;
-    const limit = config.server.v1BodyLimit;
-    const kind = endpointKind(request.method, pathname);
-    request.ctx.kind = kind;
-    const raw = request.raw;
-    const prepared: PreparedRequest = { kind, path: pathname + query, body: null, contentLength: undefined, stream: false, usageInjected: false, exceeded: () => false };
-    const declared = declaredLength(raw);
-    const hasBody = BODY_METHODS.has(request.method) && (declared === undefined ? raw.headers['transfer-encoding'] !== undefined : declared > 0);
-    if (!hasBody) return prepared;
-    if (declared !== undefined && declared > limit) throw tooLarge(limit);
+  /** Every object the body names must be the caller's; the one to follow (a previous response first) gives the affinity. */
+  async function checkReferences(caller: Caller, references: readonly Reference[]): Promise<OwnedObject | undefined> {
+    let affinity: OwnedObject | undefined;
+    for (const reference of references) {
+      const found = await ownership.authorize(caller, reference.kind, reference.id);
+      if (found !== undefined && (affinity === undefined || reference.kind === 'response')) affinity = found;
+    }
+    return affinity;
+  }
 
-    if (JSON_TYPE.test(request.headers['content-type'] ?? '')) {
-      // JSON bodies are read once: routing and metering need the model (and stream flag).
-      const bytes = await readBody(raw, limit);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(bytes.toString('utf8'));
-      } catch (error) {
-        throw new GatewayError('invalid_json', `Request body is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+  /** Reads a batch's input file from the upstream that holds it and checks each line against the key. */
+  async function checkBatch(parts: RuntimeParts, key: AppKey, json: Record<string, unknown>, affinity: OwnedObject | undefined, signal: AbortSignal): Promise<BatchCharge> {
+    const fileId = json.input_file_id;
+    const batchEndpoint = json.endpoint;
+    if (typeof fileId !== 'string' || typeof batchEndpoint !== 'string') {
+      throw new GatewayError('invalid_request', 'A batch needs "input_file_id" and "endpoint" (strings).', { param: typeof fileId !== 'string' ? 'input_file_id' : 'endpoint' });
+    }
+    const { response } = await parts.upstreams.send({ model: undefined, method: 'GET', path: `/files/${encodeURIComponent(fileId)}/content`, headers: {}, body: null, signal, affinity: affinity ? { upstream: affinity.upstream, upstreamKey: affinity.upstreamKey } : undefined });
+    if (response.statusCode !== 200) {
+      await response.body.dump().catch(() => undefined);
+      throw new GatewayError('invalid_request', `The batch input file ${fileId} could not be read for checking (the upstream answered ${response.statusCode}).`, { param: 'input_file_id' });
+    }
+    const { createInterface } = await import('node:readline');
+    const lines = createInterface({ input: response.body, crlfDelay: Infinity });
+    try {
+      const estimate = await checkBatchInput(lines, key, batchEndpoint, { estimate: key.needsTokenEstimate, prices: parts.prices });
+      return { tokens: estimate.promptTokens + estimate.completionTokens, promptTokens: estimate.promptTokens, completionTokens: estimate.completionTokens, costUsd: estimate.costUsd };
+    } finally {
+      lines.close();
+      response.body.destroy();
+    }
+  }
+
+  /** Records the objects an answer hands the caller, reading the answer's start (or all of it, when small). */
+  async function recordAnswerObjects(caller: Caller, answer: UpstreamAnswer, body: Dispatcher.ResponseData['body'], creates: ObjectKind | undefined): Promise<Dispatcher.ResponseData['body']> {
+    const peeked = await peekBody(body, ANSWER_PEEK_LIMIT);
+    let found: Reference[] = [];
+    if (peeked.complete) {
+      if (creates !== undefined || PRODUCED_FILES.test(peeked.text)) {
+        try {
+          found = objectsInAnswer(JSON.parse(peeked.text), creates);
+        } catch {
+          found = [];
+        }
       }
-      assertJsonDepth(parsed);
-      const body = prepareV1Body(kind, bytes, parsed, {
-        modelAlias: config.modelAlias,
-        defaults: config.v1Defaults ? config.defaults : undefined,
-        key: keyPolicy(caller),
-        includeUsage: (model) => upstreams.acceptsIncludeUsage(model),
-      });
-      request.ctx.body = parsed;
-      // Opt-in only (log_bodies): prompts can hold anything the caller's users typed.
-      if (config.log.bodies) request.log.info({ request_body: parsed }, 'bodies');
-      request.ctx.model = body.model;
-      prepared.body = body.body;
-      prepared.contentLength = Buffer.byteLength(body.body);
-      prepared.stream = body.stream;
-      prepared.usageInjected = body.usageInjected;
-      return prepared;
+    } else if (creates !== undefined) {
+      const id = HEAD_ID.exec(peeked.text)?.[1];
+      if (id !== undefined) found = [{ kind: creates, id }];
     }
-    // Uploads (multipart audio, files) stream through; a declared length is enforced above,
-    // a chunked one is counted on the way.
-    if (declared !== undefined) {
-      prepared.body = raw;
-      prepared.contentLength = declared;
-    } else {
-      let exceeded = false;
-      prepared.body = raw.pipe(new ByteLimit(limit, () => (exceeded = true)));
-      prepared.exceeded = () => exceeded;
-    }
-    return prepared;
+    if (found.length > 0) await ownership.record(found.map((reference) => ownedBy(caller, answer, reference)));
+    return peeked.body;
+  }
+
+  function ownedBy(caller: Caller, answer: UpstreamAnswer, reference: Reference): OwnedObject {
+    return { id: reference.id, kind: reference.kind, keyId: ownerIdOf(caller), upstream: answer.upstream, upstreamKey: answer.upstreamKey, createdAt: new Date() };
   }
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -134,22 +170,62 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const timeouts = config.upstream;
     const limit = config.server.v1BodyLimit;
     const caller = await authenticateRequest(request, reply, auth);
-    const url = originForm(request.url);
-    const queryAt = url.indexOf('?');
-    const pathname = (queryAt === -1 ? url : url.slice(0, queryAt)).slice('/v1'.length);
-    if (DOT_SEGMENT.test(pathname) || pathname.includes('\\')) {
-      throw new GatewayError('invalid_request', 'The path may not contain "." or ".." segments.');
+    const key = caller.key;
+    const { path: fullPath, query } = canonicalPath(request.url);
+    if (!fullPath.startsWith('/v1/')) throw new GatewayError('not_found', `No route for ${request.method} ${fullPath}.`);
+    const path = fullPath.slice('/v1'.length);
+    const method = request.method;
+    const found = classify(method, path);
+    if (!found.known && found.upstreamSpecific) {
+      throw new GatewayError('not_found', `${method} ${fullPath} addresses one upstream's own layout; call the OpenAI path (e.g. /v1/chat/completions) and the gateway chooses the deployment.`);
     }
-    if (request.method === 'GET' && pathname === '/models') return listModels(parts, request, reply, caller, models);
-    const prepared = await prepare(parts, request, caller, pathname, queryAt === -1 ? '' : url.slice(queryAt));
-    ctx.ticket = await admission.admit(caller, ctx.model, () => {
-      const model = ctx.model ?? '';
-      const prompt = estimatePromptTokens(prepared.kind, ctx.body, model);
-      const completion = requestedMaxTokens(ctx.body);
-      return { tokens: prompt + completion, costUsd: prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
-    });
+    const endpoint = found.known ? found.endpoint : undefined;
+    ctx.kind = endpoint?.kind ?? 'other';
+    if (key !== undefined) confine(key, method, fullPath, endpoint);
+    if (method === 'GET' && path === '/models') return listModels(parts, request, reply, caller, models);
+    if (method === 'GET' && key?.models !== undefined && path.startsWith('/models/') && !key.models.matches(path.slice('/models/'.length))) {
+      throw new GatewayError('model_not_found', `The model \`${path.slice('/models/'.length, 264)}\` does not exist or key "${key.name}" may not use it.`);
+    }
 
+    const object = endpoint?.object;
+    let affinity = object?.does === 'use' && found.known && found.id !== undefined ? await ownership.authorize(caller, object.kind, found.id) : undefined;
+    if (object?.does === 'list' && key !== undefined) {
+      // A cursor is one of the caller's own objects; another's would tell where that object sits in the list.
+      const params = new URLSearchParams(query.slice(1));
+      for (const cursor of [params.get('after'), params.get('before')]) if (cursor !== null && cursor !== '') await ownership.authorize(caller, object.kind, cursor);
+    }
+    const prepared: V1Body = await readV1Body(request, caller, endpoint, { config, includeUsage: (model) => upstreams.acceptsIncludeUsage(model), limit });
+    const json = prepared.json;
+    const creates: ObjectKind | undefined = object?.does === 'create' ? object.kind : endpoint?.kind === 'chat' && json?.store === true ? 'chat_completion' : undefined;
     const abort = new AbortController();
+    let batchEstimate: BatchCharge | undefined;
+    try {
+      if (json !== undefined && endpoint?.references) affinity = (await checkReferences(caller, key ? objectReferences(json) : ownReferences(json))) ?? affinity;
+      if (key !== undefined && endpoint !== undefined && !key.endpoints?.allows(method, fullPath)) {
+        if (endpoint.kind === 'responses' && json?.background === true && spendLimited(key)) {
+          throw notAllowed(`Key "${key.name}" may not create background responses: their usage arrives after the request, so the key's tpm and budgets cannot hold them yet. Send without "background", or the owner can grant "${method} ${fullPath}" in the key's "endpoints".`);
+        }
+      }
+      let admitModel = ctx.model;
+      if (key !== undefined && endpoint?.name === 'POST /v1/batches' && json !== undefined) {
+        batchEstimate = await checkBatch(parts, key, json, affinity, abort.signal);
+      } else if (key?.models !== undefined && endpoint?.modelAt !== undefined && admitModel === undefined && !key.endpoints?.allows(method, fullPath)) {
+        // The upstream would pick a model itself; the key's model list must hold for that one too.
+        if (endpoint.defaultModel !== undefined) admitModel = endpoint.defaultModel;
+        else if (object?.does !== 'use') throw new GatewayError('invalid_request', `"model" is required: key "${key.name}" may use only some models.`, { param: 'model' });
+      }
+      ctx.ticket = await admission.admit(caller, admitModel, () => {
+        if (batchEstimate !== undefined) return { tokens: batchEstimate.tokens, costUsd: batchEstimate.costUsd };
+        const model = ctx.model ?? '';
+        const prompt = estimatePromptTokens(ctx.kind, ctx.body, model);
+        const completion = requestedMaxTokens(ctx.body);
+        return { tokens: prompt + completion, costUsd: prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
+      });
+    } catch (error) {
+      discardBody(request.raw, prepared.body);
+      throw error;
+    }
+
     const client = reply.raw;
     const onEarlyClose = (): void => {
       if (!client.writableFinished) abort.abort();
@@ -157,16 +233,20 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     client.once('close', onEarlyClose);
     const early = prepared.stream ? new EarlyStream(reply, config.sseKeepaliveMs) : undefined;
 
+    // A caller's list is read from the upstream in its largest pages and filtered to its own objects.
+    const listing = object?.does === 'list' && key !== undefined;
     const sentAt = performance.now();
     let answer: UpstreamAnswer;
+    ctx.sent = true;
     try {
       answer = await upstreams.send({
         model: ctx.model,
-        method: request.method as Dispatcher.HttpMethod,
-        path: prepared.path,
-        headers: upstreamRequestHeaders(request.headers, prepared.contentLength),
+        method: method as Dispatcher.HttpMethod,
+        path: path + (listing ? listQuery(query) : query),
+        headers: upstreamRequestHeaders(request.headers, prepared.contentLength, prepared.contentType),
         body: prepared.body,
         signal: abort.signal,
+        affinity: affinity ? { upstream: affinity.upstream, upstreamKey: affinity.upstreamKey } : undefined,
       });
     } catch (error) {
       client.off('close', onEarlyClose);
@@ -175,7 +255,9 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
         early?.cancel();
         return finish(request, 499);
       }
-      const gatewayError = prepared.exceeded() ? tooLarge(limit) : upstreamFailure(error, 'upstream', timeouts);
+      const bodyError = prepared.body instanceof Readable ? prepared.body.errored : null;
+      // The upload itself was refused on its way (over the limit, a second multipart "model").
+      const gatewayError = prepared.exceeded() ? tooLarge(limit) : bodyError instanceof GatewayError ? bodyError : upstreamFailure(error, 'upstream', timeouts);
       if (early?.committed) {
         ctx.errorCode = gatewayError.code;
         early.fail(gatewayError);
@@ -192,6 +274,10 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const status = response.statusCode;
     const contentType = String(response.headers['content-type'] ?? '');
     const isSse = status < 400 && contentType.startsWith('text/event-stream');
+    if (batchEstimate !== undefined && status < 400) {
+      const { promptTokens, completionTokens, costUsd } = batchEstimate;
+      ctx.charge = { usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: 0, reasoningTokens: 0 }, costUsd };
+    }
 
     if (early?.committed && !isSse) {
       // We already promised the client an event stream; deliver the upstream's answer as an error event.
@@ -202,11 +288,16 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       return finish(request, status);
     }
     early?.cancel();
-    if (prepared.kind !== 'other' && status < 400 && HTML_TYPE.test(contentType)) {
+    if (endpoint !== undefined && status < 400 && HTML_TYPE.test(contentType)) {
       // A known endpoint answers JSON or an event stream; a 200 HTML page is a proxy's or login
       // wall's page, or a base_url pointing at a website. Relaying it would hand the SDK a page it cannot parse.
       await response.body.dump().catch(() => undefined);
       throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${status} with an HTML page instead of the API's JSON; check its base_url.`);
+    }
+    if (listing && object !== undefined && status === 200 && !isSse) {
+      const page = await listOwnedObjects({ caller, kind: object.kind, query, first: response.body, ownership, failure: (error) => upstreamFailure(error, answer.upstream, timeouts), next: async (after) => (await upstreams.send({ model: undefined, method: 'GET', path: `${path}${listQuery(query, after)}`, headers: {}, body: null, signal: abort.signal })).response });
+      reply.header('content-type', 'application/json; charset=utf-8').send(page);
+      return;
     }
 
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
@@ -224,6 +315,10 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
         body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
         headers['content-length'] = String(Buffer.byteLength(redacted));
       }
+    } else if (!isSse && (creates !== undefined || (key !== undefined && object?.does === 'use'))) {
+      body = await recordAnswerObjects(caller, answer, body, creates).catch((error: unknown) => {
+        throw upstreamFailure(error, answer.upstream, timeouts);
+      });
     }
     headers['x-openai-api-upstream'] = answer.upstream;
     headers['x-openai-api-attempts'] = String(answer.attempts);
@@ -236,8 +331,14 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       if (isSse) client.flushHeaders();
     }
     const failure = (error: unknown): GatewayError => upstreamFailure(error, answer.upstream, timeouts);
+    const onObjectId =
+      isSse && creates !== undefined
+        ? (id: string): void => {
+            void ownership.record([ownedBy(caller, answer, { kind: creates, id })]);
+          }
+        : undefined;
     const unregister = streams.add((error) => body.destroy(error));
-    const outcome = await relayBody(client, body, isSse, { meter: prepared.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: prepared.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets() }, () => abort.abort());
+    const outcome = await relayBody(client, body, isSse, { meter: ctx.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: ctx.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets(), onObjectId }, () => abort.abort());
     unregister();
     ctx.usage = outcome.usage;
     ctx.textSeen = outcome.textSeen;
@@ -251,7 +352,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
   async function listModels(parts: RuntimeParts, request: FastifyRequest, reply: FastifyReply, caller: Caller, catalog: ModelCatalog): Promise<void> {
     request.ctx.ticket = await parts.admission.admit(caller, undefined, () => ({ tokens: 0, costUsd: 0 }));
     const allowed = caller.key?.models;
-    const data = (await catalog.models()).filter((model) => !allowed || allowed.test(model.id));
+    const data = (await catalog.models()).filter((model) => !allowed || allowed.matches(model.id));
     reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ object: 'list', data }));
   }
 
@@ -261,6 +362,22 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     scope.addContentTypeParser('*', (_request: FastifyRequest, _payload: IncomingMessage, done: (error: Error | null, body?: unknown) => void) => done(null));
     scope.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v1/*', config: { errorFormat: 'openai' }, handler });
   });
+}
+
+/** For unrestricted callers only the object a request continues decides the affinity: no walk of the whole body. */
+function ownReferences(json: Record<string, unknown>): Reference[] {
+  const out: Reference[] = [];
+  if (typeof json.previous_response_id === 'string') out.push({ kind: 'response', id: json.previous_response_id });
+  if (typeof json.input_file_id === 'string') out.push({ kind: 'file', id: json.input_file_id });
+  return out;
+}
+
+/** The query of an upstream list page read for filtering: the caller's filters, the largest page, and the cursor. */
+function listQuery(query: string, after?: string): string {
+  const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+  params.set('limit', '100');
+  if (after !== undefined) params.set('after', after);
+  return `?${params.toString()}`;
 }
 
 /**

@@ -36,6 +36,8 @@ export interface KeySettings {
   defaults: KeyDefaults | null;
   maxTokensCeiling: number | null;
   allowOrigin: string[] | null;
+  /** Endpoint grants ("POST /v1/fine_tuning/jobs") beyond the defaults, at the owner's risk; null grants none. */
+  endpoints: string[] | null;
   metadata: Record<string, unknown> | null;
 }
 
@@ -87,6 +89,7 @@ const DEFAULT_SETTINGS: Readonly<KeySettings> = Object.freeze({
   defaults: null,
   maxTokensCeiling: null,
   allowOrigin: null,
+  endpoints: null,
   metadata: null,
 });
 
@@ -337,6 +340,7 @@ function settingColumns(settings: Partial<KeySettings>): SettingColumns {
   if (s.defaults !== undefined) columns.defaults = toJson(s.defaults);
   if (s.maxTokensCeiling !== undefined) columns.max_tokens_ceiling = s.maxTokensCeiling;
   if (s.allowOrigin !== undefined) columns.allow_origin = toJson(s.allowOrigin);
+  if (s.endpoints !== undefined) columns.endpoints = toJson(s.endpoints);
   if (s.metadata !== undefined) columns.metadata = toJson(s.metadata);
   return columns;
 }
@@ -349,7 +353,7 @@ function toJson(value: unknown): string | null {
   return value === null ? null : JSON.stringify(value);
 }
 
-function fromJson<T>(row: Selectable<AppKeysTable>, column: 'models' | 'defaults' | 'allow_origin' | 'metadata'): T | null {
+function fromJson<T>(row: Selectable<AppKeysTable>, column: 'models' | 'defaults' | 'allow_origin' | 'endpoints' | 'metadata'): T | null {
   const text = row[column];
   if (text === null) return null;
   try {
@@ -387,6 +391,7 @@ function toAppKeyRow(row: Selectable<AppKeysTable>): AppKeyRow {
     defaults: fromJson<KeyDefaults>(row, 'defaults'),
     maxTokensCeiling: row.max_tokens_ceiling,
     allowOrigin: fromJson<string[]>(row, 'allow_origin'),
+    endpoints: fromJson<string[]>(row, 'endpoints'),
     metadata: fromJson<Record<string, unknown>>(row, 'metadata'),
   };
 }

@@ -16,6 +16,8 @@ export interface RelayOptions {
   expectDone: boolean;
   /** Maps a failure while reading the upstream body to the client's error (timeouts, resets). */
   failure: (error: unknown) => GatewayError;
+  /** Called with the id of the object an event stream creates (see SseTapOptions.onObjectId). */
+  onObjectId?: (id: string) => void;
   /** Upstream keys: an event stream echoing one (a provider's mid-stream error) has it blanked out. */
   secrets?: readonly string[];
 }
@@ -42,7 +44,7 @@ const TAIL_WINDOW = 64 * 1024;
  */
 export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData['body'], isSse: boolean, options: RelayOptions, abortUpstream: () => void): Promise<RelayOutcome> {
   return new Promise((resolve) => {
-    const tap = isSse ? new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true }) : undefined;
+    const tap = isSse ? new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true, onObjectId: options.onObjectId }) : undefined;
     const secrets = isSse ? (options.secrets ?? []).filter((secret) => secret.length >= 8).map((secret) => Buffer.from(secret)) : [];
     const tail: Buffer[] = [];
     let tailSize = 0;

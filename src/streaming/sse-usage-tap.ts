@@ -25,6 +25,11 @@ export interface SseTapOptions {
   maxEventBytes?: number;
   /** Raw bytes kept for `textSeen()`; default 4 MiB. Only the start of a longer stream is kept. */
   retainTextBytes?: number;
+  /**
+   * Called once with the id of the object the stream creates — a chat chunk's `id`, a Responses
+   * stream's `response.id` — read from the first event that has one (one JSON.parse per stream).
+   */
+  onObjectId?: (id: string) => void;
 }
 
 export interface UpstreamStreamError {
@@ -94,6 +99,7 @@ export class SseUsageTap {
   readonly #stripNullUsage: boolean;
   readonly #maxEventBytes: number | undefined;
   readonly #decoder: SseDecoder;
+  #onObjectId: ((id: string) => void) | undefined;
 
   #usage: Usage | undefined;
   #sawDone = false;
@@ -118,6 +124,7 @@ export class SseUsageTap {
     this.#maxEventBytes = opts.maxEventBytes;
     this.#decoder = new SseDecoder({ maxEventBytes: opts.maxEventBytes });
     this.#retainLimit = opts.retainTextBytes ?? DEFAULT_RETAIN_TEXT_BYTES;
+    this.#onObjectId = opts.onObjectId;
   }
 
   get usage(): Usage | undefined {
@@ -205,6 +212,7 @@ export class SseUsageTap {
       return false;
     }
     if (name !== undefined && TERMINAL_EVENTS.has(name)) this.#sawDone = true;
+    if (this.#onObjectId !== undefined) this.#findObjectId(data);
     // One pass over the data; ordinary deltas (`"usage":null`, no error) never reach JSON.parse.
     if (name !== 'error' && !MAY_MATTER.test(data)) return false;
 
@@ -223,6 +231,18 @@ export class SseUsageTap {
     // Only the include_usage chunk: empty `choices` AND a usage object. Azure's first chunk
     // (empty choices, no usage) and Moonshot's usage inside choices[0] are forwarded.
     return this.#drop && error === undefined && Array.isArray(obj.choices) && obj.choices.length === 0 && isObject(obj.usage);
+  }
+
+  #findObjectId(data: string): void {
+    // The id comes with the first event; a stream whose first events have none never gets one.
+    if (this.#eventCount > 4) this.#onObjectId = undefined;
+    const obj = parseObject(data);
+    if (obj === undefined) return;
+    const holder = isObject(obj.response) ? obj.response : obj;
+    if (typeof holder.id !== 'string' || holder.id === '') return;
+    const report = this.#onObjectId!;
+    this.#onObjectId = undefined;
+    report(holder.id);
   }
 
   /** Forwards bytes before `settled` except the dropped ranges; keeps the rest for later. */

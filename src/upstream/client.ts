@@ -11,6 +11,11 @@ export interface UpstreamRequest {
   /** A Readable body cannot be replayed, so it gets one attempt only. */
   body: string | Buffer | Readable | null;
   signal: AbortSignal;
+  /**
+   * The upstream (and upstream key) holding an object this request uses: it goes there when that
+   * upstream can serve it, so follow-ups reach the account that created the object.
+   */
+  affinity?: { upstream: string; upstreamKey: string | null };
 }
 
 export interface UpstreamAnswer {
@@ -19,6 +24,8 @@ export interface UpstreamAnswer {
   /** Name of the upstream that answered. */
   upstream: string;
   attempts: number;
+  /** Fingerprint of the upstream key that answered (see KeySlot.fingerprint). */
+  upstreamKey: string | null;
 }
 
 /** What the routes need from the upstream side: send with the server-held key, and the secrets to redact. */

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { UpstreamConfig } from '../config/upstream-entry.js';
+import { GlobSet } from '../domain/glob.js';
 import { adapterFor, type ProviderAdapter } from './adapters/adapter.js';
 import { chooseKey, type Choosable } from './balancer.js';
 import { CircuitBreaker, KeyHealth, type CircuitSettings } from './health.js';
-import { ModelMatcher } from './model-glob.js';
 import { Upstream } from './upstream.js';
 
 /**
@@ -24,6 +25,11 @@ export class KeySlot implements Choosable {
   errors = 0;
   readonly health = new KeyHealth();
   readonly hint: string;
+  /**
+   * Names the key in ownership records (the account that holds an object) without revealing it:
+   * 16 hex digits of its SHA-256; null for a keyless upstream.
+   */
+  readonly fingerprint: string | null;
   /** The headers every request with this key carries (the entry's extras and the credential), built once. */
   readonly headers: Readonly<Record<string, string>>;
 
@@ -33,6 +39,7 @@ export class KeySlot implements Choosable {
     readonly secret: string | undefined,
   ) {
     this.hint = keyHint(secret);
+    this.fingerprint = secret === undefined ? null : createHash('sha256').update(secret).digest('hex').slice(0, 16);
     this.headers = member.adapter.keyHeaders(secret);
   }
 
@@ -50,7 +57,8 @@ export class PoolMember implements Choosable {
   eligible = false;
   readonly connection: Upstream;
   readonly adapter: ProviderAdapter;
-  readonly matcher: ModelMatcher;
+  /** The entry's `models`; `.exact` are the names it can list. */
+  readonly matcher: GlobSet;
   readonly circuit: CircuitBreaker;
   readonly keys: readonly KeySlot[];
   private keyCursor = 0;
@@ -64,7 +72,7 @@ export class PoolMember implements Choosable {
     this.weight = config.weight;
     this.connection = new Upstream({ name: config.name, baseUrl: config.baseUrl, proxy: config.proxy, connectTimeoutMs });
     this.adapter = adapterFor(config, this.connection.basePath);
-    this.matcher = new ModelMatcher(config.models);
+    this.matcher = new GlobSet(config.models);
     this.circuit = new CircuitBreaker(circuit);
     // A keyless upstream (e.g. a local Ollama) still has one slot, so health and load work the same.
     const secrets = config.apiKeys.length > 0 ? config.apiKeys : [undefined];

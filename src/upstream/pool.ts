@@ -91,7 +91,8 @@ export class UpstreamPool implements UpstreamClient {
 
   async send(request: PoolRequest): Promise<PoolResponse> {
     const { model, signal } = request;
-    const candidates = model === undefined ? this.members : this.candidatesFor(model);
+    const pinned = request.affinity === undefined ? undefined : this.pinned(request.affinity, model);
+    const candidates = pinned !== undefined ? [pinned.member] : model === undefined ? this.members : this.candidatesFor(model);
     if (candidates.length === 0) throw new GatewayError('model_not_found', `The model \`${model!.slice(0, 200)}\` is not served by this gateway.`);
     const pathname = model === undefined ? request.path.split('?')[0]! : undefined;
     if (pathname !== undefined && !candidates.some((member) => member.adapter.servesWithoutModel(pathname))) {
@@ -100,7 +101,7 @@ export class UpstreamPool implements UpstreamClient {
     // A stream is read as it is sent: there is nothing left to send a second time.
     const maxAttempts = request.body instanceof Readable ? 1 : this.settings.maxAttempts;
     const tried: Tried = { keys: [], members: [] };
-    let next: KeySlot | undefined;
+    let next: KeySlot | undefined = pinned?.key !== undefined && pinned.key.health.usable(this.now()) ? pinned.key : undefined;
     let wait = 0;
     for (let attempt = 1; ; attempt++) {
       if (wait > 0) await this.pause(wait, signal);
@@ -121,6 +122,14 @@ export class UpstreamPool implements UpstreamClient {
       wait = plan.wait;
       next = plan.wait === 0 ? plan.next : undefined;
     }
+  }
+
+  /** The member (and key) named by an object's affinity, when it still exists and serves the model. */
+  private pinned(affinity: { upstream: string; upstreamKey: string | null }, model: string | undefined): { member: PoolMember; key: KeySlot | undefined } | undefined {
+    const member = this.members.find((candidate) => candidate.name === affinity.upstream);
+    if (member === undefined || (model !== undefined && !member.serves(model))) return undefined;
+    const key = affinity.upstreamKey === null ? undefined : member.keys.find((slot) => slot.fingerprint === affinity.upstreamKey);
+    return { member, key };
   }
 
   /** Whether some upstream serves this (alias-resolved) model. */
@@ -352,7 +361,7 @@ export class UpstreamPool implements UpstreamClient {
     // In flight until the caller has relayed the whole body: long streams are the load that matters.
     if (response.body.destroyed) member.release(slot);
     else response.body.once('close', () => member.release(slot));
-    return { response, upstream: member.name, attempts, includeUsage: member.config.includeUsage };
+    return { response, upstream: member.name, upstreamKey: slot.fingerprint, attempts, includeUsage: member.config.includeUsage };
   }
 
   /** Drops a response that will not be relayed, so its connection goes back to the pool. */

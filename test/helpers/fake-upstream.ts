@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { FakeObjects } from './fake-objects.js';
 
 /** One request as the fake OpenAI server received it. */
 export interface RecordedRequest {
@@ -26,9 +27,9 @@ export interface SseOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function chatCompletion(model: string, content: string, usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }): Record<string, unknown> {
+export function chatCompletion(model: string, content: string, usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }, id = 'chatcmpl-fake1'): Record<string, unknown> {
   return {
-    id: 'chatcmpl-fake1',
+    id,
     object: 'chat.completion',
     created: 1741570283,
     model,
@@ -38,8 +39,8 @@ export function chatCompletion(model: string, content: string, usage = { prompt_
 }
 
 /** The chunks OpenAI streams for `content`, split into words, with the usage chunk when asked for. */
-export function chatStreamEvents(model: string, content: string, includeUsage: boolean, usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }): string[] {
-  const base = { id: 'chatcmpl-fake1', object: 'chat.completion.chunk', created: 1741570283, model };
+export function chatStreamEvents(model: string, content: string, includeUsage: boolean, usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }, id = 'chatcmpl-fake1'): string[] {
+  const base = { id, object: 'chat.completion.chunk', created: 1741570283, model };
   const extra = includeUsage ? { usage: null } : {};
   const events = [JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], ...extra })];
   for (const piece of content.match(/\S+\s*/g) ?? []) {
@@ -83,13 +84,16 @@ export function openAiError(status: number, message: string, type: string, code:
 
 /**
  * A real HTTP server on 127.0.0.1 playing OpenAI. It records every request, answers like the
- * API by default (chat, completions, embeddings, models, responses, transcriptions), and can be
+ * API by default (chat, completions, embeddings, models, transcriptions, and through `objects`
+ * files, batches, responses, vector stores and stored chat completions, per account), and can be
  * scripted to answer anything else: errors, slowness, hangs, resets.
  */
 export class FakeUpstream {
   readonly requests: RecordedRequest[] = [];
   /** What the default chat handler answers. */
   replyText = 'Hello from the fake upstream.';
+  /** Stateful objects per account (upstream key). `reset()` keeps them: call `objects.reset()` to clear. */
+  readonly objects = new FakeObjects(() => this.replyText);
   private readonly scripted: Array<{ handler: Handler; remaining: number }> = [];
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
@@ -198,9 +202,12 @@ export class FakeUpstream {
     const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     const headers = { 'x-request-id': `req_fake_${this.requests.length}`, 'openai-processing-ms': '42', 'x-ratelimit-remaining-requests': '99' };
     switch (`${request.method} ${request.path}`) {
-      case 'POST /v1/chat/completions':
-        if (stream) return sendSse(response, chatStreamEvents(model, this.replyText, includeUsage), {}, headers);
-        return sendJson(response, 200, chatCompletion(model, this.replyText), headers);
+      case 'POST /v1/chat/completions': {
+        // A stored completion gets its own id so it can be fetched back; others keep the fixed id tests compare with.
+        const id = body.store === true ? this.objects.keepChatCompletion(request, chatCompletion(model, this.replyText)) : undefined;
+        if (stream) return sendSse(response, chatStreamEvents(model, this.replyText, includeUsage, undefined, id), {}, headers);
+        return sendJson(response, 200, chatCompletion(model, this.replyText, undefined, id), headers);
+      }
       case 'POST /v1/completions':
         if (stream) return sendSse(response, completionStreamEvents(model, this.replyText, includeUsage), {}, headers);
         return sendJson(response, 200, {
@@ -216,6 +223,7 @@ export class FakeUpstream {
         // Echo what arrived so a test can prove the upload was byte-exact.
         return sendJson(response, 200, { text: `sha256:${createHash('sha256').update(request.body).digest('hex')} bytes:${request.body.length}` }, headers);
       default:
+        if (await this.objects.handle(request, response, headers)) return;
         return sendJson(response, 404, openAiError(404, `Unknown fake route ${request.method} ${request.path}`, 'invalid_request_error', null));
     }
   }

@@ -109,6 +109,40 @@ for (const backend of storageBackends()) {
       assert.equal(after, before);
     });
 
+    it('creates a key with endpoint grants, shows and replaces them, and refuses a malformed grant naming the field', async () => {
+      const { status, json } = await admin('POST', '/admin/keys', { name: 'granted', endpoints: ['POST /v1/fine_tuning/jobs', '* /v1/evals*'] });
+      assert.equal(status, 201, JSON.stringify(json));
+      assert.deepEqual((json as KeyView).endpoints, ['POST /v1/fine_tuning/jobs', '* /v1/evals*']);
+      assert.deepEqual(((await admin('GET', '/admin/keys/granted')).json as KeyView).endpoints, ['POST /v1/fine_tuning/jobs', '* /v1/evals*']);
+      const listed = ((await admin('GET', '/admin/keys')).json as { data: KeyView[] }).data;
+      assert.deepEqual(listed.find((k) => k.name === 'granted')?.endpoints, ['POST /v1/fine_tuning/jobs', '* /v1/evals*']);
+
+      const patched = await admin('PATCH', '/admin/keys/granted', { endpoints: ['GET /v1/models/*'] });
+      assert.equal(patched.status, 200);
+      assert.deepEqual((patched.json as KeyView).endpoints, ['GET /v1/models/*']);
+
+      for (const [body, message] of [
+        [{ name: 'bad-grant', endpoints: ['GET /v1/models/*', 'post /v1/files'] }, /^endpoints\[1\]: method "post" is not one of GET, POST, PUT, PATCH, DELETE or \*$/],
+        [{ name: 'bad-grant', endpoints: ['GET /v1/files/../models'] }, /^endpoints\[0\]: path "\/v1\/files\/\.\.\/models" contains "\.\."/],
+        [{ name: 'bad-grant', endpoints: 'GET /v1/files' }, /^endpoints: /],
+      ] as const) {
+        const refused = await admin('POST', '/admin/keys', body);
+        assert.equal(refused.status, 400, JSON.stringify(refused.json));
+        const error = (refused.json as { error: { message: string; param: string | null } }).error;
+        assert.match(error.message, message);
+        assert.match(String(error.param), /^endpoints/);
+      }
+      assert.equal((await admin('GET', '/admin/keys/bad-grant')).status, 404);
+      const refusedPatch = await admin('PATCH', '/admin/keys/granted', { endpoints: ['GET /v1/%2A'] });
+      assert.equal(refusedPatch.status, 400);
+      assert.match((refusedPatch.json as { error: { message: string } }).error.message, /^endpoints\[0\]: path "\/v1\/%2A" contains "%"/);
+      assert.deepEqual(((await admin('GET', '/admin/keys/granted')).json as KeyView).endpoints, ['GET /v1/models/*']);
+
+      const plain = await admin('POST', '/admin/keys', { name: 'plain-for-grants' });
+      assert.equal((plain.json as KeyView).endpoints, null);
+      await admin('DELETE', '/admin/keys/plain-for-grants');
+    });
+
     it('serves config.json keys and keeps access tokens unrestricted', async () => {
       assert.equal((await chat(CONFIG_SECRET)).status, 200);
       const forbidden = await chat(CONFIG_SECRET, { model: 'o3' });

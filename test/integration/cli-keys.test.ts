@@ -146,6 +146,28 @@ for (const backend of storageBackends()) {
       assertOneLine(await cli.run('keys', 'update', 'mobile'), 2, /nothing to change/);
     });
 
+    test('--endpoints grants extra endpoints, show lists them, and --clear endpoints takes them away', async () => {
+      const created = await cli.json<Record<string, unknown>>('keys', 'create', 'tuner', '--endpoints', 'POST /v1/fine_tuning/jobs, * /v1/evals*');
+      assert.deepEqual(created.endpoints, ['POST /v1/fine_tuning/jobs', '* /v1/evals*']);
+      assert.equal((await cli.rawRow('tuner')).endpoints, '["POST /v1/fine_tuning/jobs","* /v1/evals*"]');
+      assert.deepEqual((await cli.json<Record<string, unknown>>('keys', 'show', 'tuner')).endpoints, ['POST /v1/fine_tuning/jobs', '* /v1/evals*']);
+      const table = await cli.run('keys', 'show', 'tuner');
+      assert.match(table.stdout, /^endpoints\s+POST \/v1\/fine_tuning\/jobs, \* \/v1\/evals\*$/m);
+
+      const before = await cli.rawRow('tuner');
+      assertOneLine(await cli.run('keys', 'update', 'tuner', '--endpoints', 'GET /v1/models/*,post /v1/files'), 2, /--endpoints item "post \/v1\/files": method "post" is not one of GET, POST, PUT, PATCH, DELETE or \*/);
+      assertOneLine(await cli.run('keys', 'create', 'x', '--endpoints', 'GET /v1/files?purpose=batch'), 2, /--endpoints item "GET \/v1\/files\?purpose=batch": path .* contains "\?"/);
+      assert.deepEqual(await cli.rawRow('tuner'), before, 'a refused grant changes nothing');
+
+      const replaced = await cli.json<Record<string, unknown>>('keys', 'update', 'tuner', '--endpoints', 'GET /v1/models/*');
+      assert.deepEqual(replaced.endpoints, ['GET /v1/models/*']);
+      const cleared = await cli.json<Record<string, unknown>>('keys', 'update', 'tuner', '--clear', 'endpoints');
+      assert.equal(cleared.endpoints, null);
+      assert.equal((await cli.rawRow('tuner')).endpoints, null);
+      assert.match((await cli.run('keys', 'show', 'tuner')).stdout, /^endpoints\s+—$/m);
+      assert.equal((await cli.run('keys', 'delete', 'tuner', '--yes')).code, 0);
+    });
+
     test('rotate stores a new hash, prints the new secret once, and the old hash is gone', async () => {
       const before = await cli.rawRow('mobile');
       const result = await cli.run('keys', 'rotate', 'mobile');
@@ -282,6 +304,7 @@ describe('openai-api keys without a usable database', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /keys create NAME/);
     assert.match(help.stdout, /--budget-usd X\s+a positive number/);
+    assert.match(help.stdout, /--endpoints LIST\s+extra endpoints, at your own risk/);
     assert.match((await runCli(['--help'])).stdout, /openai-api keys create NAME/);
   });
 });

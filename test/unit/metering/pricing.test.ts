@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../../src/config/index.js';
 import { DEFAULT_PRICES, PriceTable } from '../../../src/metering/pricing.js';
 
 const usage = (promptTokens: number, completionTokens: number, cachedTokens = 0) => ({
@@ -156,5 +160,51 @@ describe('PriceTable.cost', () => {
     assert.equal(table.cost('gpt-4o', usage(100, 0, 1000)), (100 * 1.25) / 1e6);
     assert.equal(table.cost('gpt-4o', usage(-5, Number.NaN, -1)), 0);
     assert.equal(table.cost('gpt-4o', usage(Number.POSITIVE_INFINITY, 10)), (10 * 10) / 1e6);
+  });
+});
+
+describe('PriceTable fallback price', () => {
+  const fallback = { input: 5, cachedInput: 2.5, output: 15 };
+  const table = new PriceTable({ 'deepseek-chat': { input: 0.27, output: 1.1 } }, fallback);
+
+  it('prices every model the table does not list, so its usage records get a cost', () => {
+    assert.deepEqual(table.priceFor('my-local-llama'), fallback);
+    assert.deepEqual(table.priceFor('unknown-model-1-2024-01-01'), fallback);
+    // (600 × 5 + 400 × 2.5 + 500 × 15) / 1e6
+    assert.equal(table.cost('my-local-llama', usage(1000, 500, 400)), 0.0115);
+  });
+
+  it('never replaces a listed price: defaults, overrides and snapshots of either keep their own', () => {
+    assert.equal(table.priceFor('gpt-4o'), DEFAULT_PRICES['gpt-4o']);
+    assert.equal(table.priceFor('gpt-4o-2024-08-06'), DEFAULT_PRICES['gpt-4o']);
+    assert.deepEqual(table.priceFor('deepseek-chat'), { input: 0.27, output: 1.1 });
+  });
+
+  it('still leaves a request without a model unpriced', () => {
+    assert.equal(table.cost(undefined, usage(1000, 1000)), null);
+  });
+
+  it('ignores later edits of the object it was given', () => {
+    const given = { input: 1 };
+    const own = new PriceTable({}, given);
+    given.input = 99;
+    assert.deepEqual(own.priceFor('anything'), { input: 1 });
+  });
+
+  it('comes from fallback_price in config.json or FALLBACK_PRICE, in the shape of one prices entry', (t) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'openai-api-fallback-price-'));
+    t.after(() => rmSync(cwd, { recursive: true, force: true }));
+    const fromEnv = loadConfig({ env: { FALLBACK_PRICE: '{"input": 5, "cached_input": 2.5, "output": 15}' }, cwd });
+    assert.deepEqual(new PriceTable(fromEnv.prices, fromEnv.fallbackPrice).priceFor('my-local-llama'), fallback);
+    writeFileSync(join(cwd, 'config.json'), JSON.stringify({ fallback_price: { input: 1, output: 2 } }));
+    const fromFile = loadConfig({ env: {}, cwd });
+    // 1M prompt tokens at 1 + 1M completion tokens at 2.
+    assert.equal(new PriceTable(fromFile.prices, fromFile.fallbackPrice).cost('my-local-llama', usage(1_000_000, 1_000_000)), 3);
+    rmSync(join(cwd, 'config.json'));
+    const unset = loadConfig({ env: {}, cwd });
+    assert.equal(unset.fallbackPrice, undefined);
+    assert.equal(new PriceTable(unset.prices, unset.fallbackPrice).priceFor('my-local-llama'), undefined);
+    assert.throws(() => loadConfig({ env: { FALLBACK_PRICE: '{"input": -1}' }, cwd }), (error: unknown) => error instanceof ConfigError && error.message.includes('FALLBACK_PRICE (env var)'));
+    assert.throws(() => loadConfig({ env: { FALLBACK_PRICE: '{"input": 1, "ouput": 2}' }, cwd }), ConfigError);
   });
 });

@@ -51,7 +51,7 @@ for (const backend of storageBackends()) {
       assert.equal(created.enabled, true);
       assert.ok(created.createdAt instanceof Date && Math.abs(created.createdAt.getTime() - Date.now()) < 60_000);
       assert.deepEqual(created.updatedAt, created.createdAt);
-      for (const field of ['expiresAt', 'lastUsedAt', 'models', 'rpm', 'budgetTokens', 'defaults', 'metadata'] as const) {
+      for (const field of ['expiresAt', 'lastUsedAt', 'models', 'rpm', 'budgetTokens', 'defaults', 'endpoints', 'metadata'] as const) {
         assert.equal(created[field], null, field);
       }
       assert.deepEqual(await keys.getByName('alpha'), created);
@@ -87,6 +87,7 @@ for (const backend of storageBackends()) {
         models: ['gpt-4o*', 'o3-mini', 'ft:*:acme:*'],
         defaults: { model: 'gpt-4o-mini', temperature: 0.2, top_p: 0.9, max_tokens: 512, frequency_penalty: 0, presence_penalty: -0.5 },
         allowOrigin: ['https://app.example.com', 'http://localhost:5173'],
+        endpoints: ['POST /v1/fine_tuning/jobs', '* /v1/evals*', 'GET /v1/models/*'],
         metadata: { team: 'søk', nested: { list: [1, 'two', null, true] }, emoji: '🔑' },
         rpm: 60,
         tpm: 90_000,
@@ -132,6 +133,24 @@ for (const backend of storageBackends()) {
 
       await assert.rejects(keys.update('nope', { rpm: 1 }), isStorageError('not_found'));
       await assert.rejects(keys.update('nope', {}), isStorageError('not_found'));
+    });
+
+    test('endpoint grants are stored as JSON, replaced, emptied and cleared like models', async () => {
+      const created = await keys.create(newKey('grants', { endpoints: ['POST /v1/fine_tuning/jobs'] }));
+      assert.deepEqual(created.endpoints, ['POST /v1/fine_tuning/jobs']);
+      const raw = await database.db.selectFrom('app_keys').select('endpoints').where('name', '=', 'grants').executeTakeFirstOrThrow();
+      assert.equal(raw.endpoints, '["POST /v1/fine_tuning/jobs"]');
+      const fingerprint = await keys.fingerprint();
+
+      await new Promise((resolve) => setTimeout(resolve, 5)); // updated_at has millisecond resolution
+      const replaced = await keys.update('grants', { endpoints: ['* /v1/evals*', 'GET /v1/models/*'] });
+      assert.deepEqual(replaced.endpoints, ['* /v1/evals*', 'GET /v1/models/*']);
+      assert.notEqual(await keys.fingerprint(), fingerprint, 'other instances notice the change');
+      assert.deepEqual((await keys.list()).find((key) => key.name === 'grants')?.endpoints, replaced.endpoints);
+      assert.deepEqual((await keys.update('grants', { rpm: 3 })).endpoints, replaced.endpoints, 'other patches keep them');
+      assert.deepEqual((await keys.update('grants', { endpoints: [] })).endpoints, []);
+      assert.equal((await keys.update('grants', { endpoints: null })).endpoints, null);
+      assert.equal((await keys.getByName('grants'))?.endpoints, null);
     });
 
     test('replaceSecret rotates: the old hash stops matching, the new one matches', async () => {
@@ -238,6 +257,23 @@ for (const backend of storageBackends()) {
       assert.equal(second.get('cfg-three')?.enabled, false);
       assert.deepEqual(second.get('from-cli'), { ...cliKey });
       assert.equal(await keys.findByHash(gone.keyHash), undefined);
+    });
+
+    test('config sync writes endpoint grants, updates a changed list and resets an omitted one', async () => {
+      await keys.upsertFromConfig([configKey('cfg-grants', { endpoints: ['POST /v1/fine_tuning/jobs'] })]);
+      const first = await keys.getByName('cfg-grants');
+      assert.deepEqual(first?.endpoints, ['POST /v1/fine_tuning/jobs']);
+      const entry = { name: 'cfg-grants', keyHash: first!.keyHash, keyPrefix: first!.keyPrefix };
+
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await keys.upsertFromConfig([{ ...entry, endpoints: ['POST /v1/fine_tuning/jobs', 'GET /v1/evals*'] }]);
+      const second = await keys.getByName('cfg-grants');
+      assert.deepEqual(second?.endpoints, ['POST /v1/fine_tuning/jobs', 'GET /v1/evals*']);
+      assert.ok(second!.updatedAt > first!.updatedAt, 'a changed list alone is an update');
+      assert.equal(second?.id, first?.id);
+
+      await keys.upsertFromConfig([entry]);
+      assert.equal((await keys.getByName('cfg-grants'))?.endpoints, null);
     });
 
     test('an unchanged config leaves updated_at alone', async () => {
