@@ -44,7 +44,8 @@ export async function checkBatchInput(lines: AsyncIterable<string>, key: AppKey,
     if (method !== undefined && method !== 'POST') throw refuse(number, `method must be POST.`);
     if (typeof url !== 'string' || url !== batchEndpoint) throw refuse(number, `"url" must be the batch's endpoint ${batchEndpoint}.`);
     const endpoint = classify('POST', url.replace(/^\/v1(?=\/)/, ''));
-    if (!endpoint.known || endpoint.endpoint.modelAt !== 'model') throw refuse(number, `${url} cannot be checked against key "${key.name}".`);
+    // Only endpoints the gateway meters (chat, completions, embeddings, responses) can be estimated and held to the key.
+    if (!endpoint.known || endpoint.endpoint.kind === 'other') throw refuse(number, `${url} cannot be checked against key "${key.name}" in a batch.`);
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw refuse(number, '"body" must be a JSON object.');
     const model = (body as { model?: unknown }).model;
     if (typeof model !== 'string' || model === '' || model.length > 256) throw refuse(number, '"body.model" must be a model name.');

@@ -21,7 +21,7 @@ export type BodyShape =
   | 'json'
   /** multipart/form-data with a `model` field read on the way through, or JSON. */
   | 'multipart'
-  /** Streamed through as is: it carries no model (file uploads, upload parts). */
+  /** multipart/form-data streamed through as is (it carries no model); any other body is read as JSON. */
   | 'upload'
   /** No body: one sent anyway is read and dropped, never forwarded. */
   | 'none';
@@ -71,7 +71,9 @@ export interface Endpoint {
 const ALL: Enforces = { models: true, budget: true, ceiling: true, persona: true };
 /** Nothing generated, nothing spent beyond storage: nothing to enforce. */
 const FREE = ALL;
-/** Generates, but priced per image/second/character or spent later: models hold, budgets, ceilings and personas do not. */
+/** Generates, but priced per image/second/character or spent later: models hold, budgets do not (no tokens to cap, no chat to put a persona in). */
+const MEDIA: Enforces = { models: true, budget: false, ceiling: true, persona: true };
+/** A session configured by the caller (instructions, output limits) that spends where the gateway cannot meter: only the model holds. */
 const MODELS_ONLY: Enforces = { models: true, budget: false, ceiling: false, persona: false };
 /** Generates with a model chosen elsewhere (an assistant's) and spends where we cannot meter. */
 const NOTHING: Enforces = { models: false, budget: false, ceiling: false, persona: false };
@@ -99,17 +101,18 @@ const use = (kind: ObjectKind): ObjectAction => ({ does: 'use', kind });
 const TABLE: Readonly<Record<string, Spec>> = {
   // Generation, metered from the answer.
   'POST /chat/completions': { kind: 'chat', body: 'json', modelAt: 'model', references: true },
-  'POST /completions': { kind: 'completions', body: 'json', modelAt: 'model' },
+  // The persona is a system message: legacy completions have no place for one.
+  'POST /completions': { kind: 'completions', body: 'json', modelAt: 'model', enforces: { models: true, budget: true, ceiling: true, persona: false } },
   'POST /embeddings': { kind: 'embeddings', body: 'json', modelAt: 'model' },
   'POST /responses': { kind: 'responses', body: 'json', modelAt: 'model', references: true, object: create('response') },
   'POST /responses/input_tokens': { body: 'json', modelAt: 'model', references: true },
   'POST /moderations': { body: 'json', modelAt: 'model', defaultModel: 'omni-moderation-latest' },
-  'POST /images/generations': { body: 'json', modelAt: 'model', defaultModel: 'dall-e-2', enforces: MODELS_ONLY },
-  'POST /images/edits': { body: 'multipart', modelAt: 'model', defaultModel: 'dall-e-2', enforces: MODELS_ONLY },
-  'POST /images/variations': { body: 'multipart', modelAt: 'model', defaultModel: 'dall-e-2', enforces: MODELS_ONLY },
-  'POST /audio/speech': { body: 'json', modelAt: 'model', enforces: MODELS_ONLY },
-  'POST /audio/transcriptions': { body: 'multipart', modelAt: 'model', enforces: MODELS_ONLY },
-  'POST /audio/translations': { body: 'multipart', modelAt: 'model', enforces: MODELS_ONLY },
+  'POST /images/generations': { body: 'json', modelAt: 'model', defaultModel: 'dall-e-2', enforces: MEDIA },
+  'POST /images/edits': { body: 'multipart', modelAt: 'model', defaultModel: 'dall-e-2', enforces: MEDIA, references: true },
+  'POST /images/variations': { body: 'multipart', modelAt: 'model', defaultModel: 'dall-e-2', enforces: MEDIA, references: true },
+  'POST /audio/speech': { body: 'json', modelAt: 'model', enforces: MEDIA },
+  'POST /audio/transcriptions': { body: 'multipart', modelAt: 'model', enforces: MEDIA },
+  'POST /audio/translations': { body: 'multipart', modelAt: 'model', enforces: MEDIA },
   // A temporary credential spends directly at the upstream: only the model can be checked.
   'POST /realtime/client_secrets': { body: 'json', modelAt: 'session.model', enforces: MODELS_ONLY },
   'POST /realtime/sessions': { body: 'json', modelAt: 'model', enforces: MODELS_ONLY },
@@ -199,8 +202,8 @@ const TABLE: Readonly<Record<string, Spec>> = {
   'GET /threads/{id}/runs/{}/steps': { body: 'none', object: use('thread') },
   'GET /threads/{id}/runs/{}/steps/{}': { body: 'none', object: use('thread') },
 
-  // Training is billed per token trained, long after the request: only the base model can be checked.
-  'POST /fine_tuning/jobs': { body: 'json', modelAt: 'model', references: true, enforces: MODELS_ONLY, object: create('fine_tuning_job') },
+  // Training is billed per token trained, long after the request: the base model is checked, budgets cannot hold.
+  'POST /fine_tuning/jobs': { body: 'json', modelAt: 'model', references: true, enforces: MEDIA, object: create('fine_tuning_job') },
   'GET /fine_tuning/jobs': { body: 'none', object: list('fine_tuning_job') },
   'GET /fine_tuning/jobs/{id}': { body: 'none', object: use('fine_tuning_job') },
   'POST /fine_tuning/jobs/{id}/cancel': { body: 'none', object: use('fine_tuning_job') },
@@ -214,7 +217,7 @@ const TABLE: Readonly<Record<string, Spec>> = {
   'GET /containers/{id}': { body: 'none', object: use('container') },
   'DELETE /containers/{id}': { body: 'none', object: use('container') },
   'GET /containers/{id}/files': { body: 'none', object: use('container') },
-  'POST /containers/{id}/files': { body: 'upload', object: use('container') },
+  'POST /containers/{id}/files': { body: 'upload', references: true, object: use('container') },
   'GET /containers/{id}/files/{}': { body: 'none', object: use('container') },
   'DELETE /containers/{id}/files/{}': { body: 'none', object: use('container') },
   'GET /containers/{id}/files/{}/content': { body: 'none', object: use('container') },

@@ -106,8 +106,9 @@ export async function readV1Body(request: FastifyRequest, caller: Caller, endpoi
     }
     return out;
   }
-  if (shape === 'upload') {
-    // Uploads (files, upload parts) stream through; a declared length is enforced above, a chunked one is counted on the way.
+  if (shape === 'upload' && (endpoint === undefined || MULTIPART_TYPE.test(contentType))) {
+    // Uploads (files, upload parts, and anything not JSON to an unknown endpoint) stream through;
+    // a declared length is enforced above, a chunked one is counted on the way.
     if (declared !== undefined) {
       out.body = raw;
       out.contentLength = declared;
@@ -119,7 +120,8 @@ export async function readV1Body(request: FastifyRequest, caller: Caller, endpoi
     return out;
   }
 
-  // JSON: read once — routing, limits and metering need the model (and the stream flag).
+  // JSON (also an upload endpoint's non-multipart body, which may name objects by id): read once —
+  // routing, limits, ownership and metering need what it says.
   const bytes = await readBody(raw, limit);
   const parsed = parseJson(bytes, endpoint?.name ?? `${request.method} /v1 requests`);
   ctx.body = parsed;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
@@ -273,6 +274,26 @@ describe('SIGTERM with keep-alive clients', () => {
       assert.doesNotMatch(gateway.stdout(), /drain timeout/);
     } finally {
       agent.destroy();
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits at once beside a client that connected and never sent a request', async () => {
+    const gateway = await spawn();
+    const url = new URL(gateway.url);
+    // Node counts such a socket as busy (its header timer runs), so server.close() alone waits for headers_timeout.
+    const silent = connect({ host: url.hostname, port: Number(url.port) });
+    try {
+      await new Promise<void>((resolve, reject) => silent.once('connect', resolve).once('error', reject));
+      const stoppedAt = Date.now();
+      gateway.child.kill('SIGTERM');
+      const exit = await gateway.exited;
+      const took = Date.now() - stoppedAt;
+      assert.equal(exit.code, 0);
+      assert.ok(took < 5000, `exited ${took} ms after SIGTERM (drain_timeout is ${DRAIN_TIMEOUT_S} s)`);
+      assert.doesNotMatch(gateway.stdout(), /drain timeout/);
+    } finally {
+      silent.destroy();
       gateway.child.kill('SIGKILL');
     }
   });

@@ -68,6 +68,7 @@ for (const backend of storageBackends()) {
       keys.bob = await create({ name: 'bob' });
       keys.budget = await create({ name: 'budget', budget_usd: 5, models: ['gpt-4o-mini', 'unpriced-model'] });
       keys.nothing = await create({ name: 'nothing', models: [] });
+      keys.persona = await create({ name: 'persona', bot_desc: 'You are a pirate.' });
       keys.granted = await create({ name: 'granted', models: ['gpt-4o-mini'], endpoints: ['POST /v1/evals', 'POST /v1/realtime/transcription_sessions'] });
     });
     after(async () => {
@@ -233,6 +234,15 @@ for (const backend of storageBackends()) {
         assert.notEqual((await json(keys.granted!, 'POST', '/v1/realtime/transcription_sessions', {})).status, 403);
       });
 
+      it('refuses legacy completions to a key with a persona (they have no system message to hold it)', async () => {
+        const refused = await json(keys.persona!, 'POST', '/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'hi' });
+        assert.equal(refused.status, 403, refused.text);
+        assert.match((refused.json!.error as { message: string }).message, /its persona/);
+        const chat = await json(keys.persona!, 'POST', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+        assert.equal(chat.status, 200);
+        assert.deepEqual((upstream.last().json!.messages as unknown[])[0], { role: 'system', content: 'You are a pirate.' });
+      });
+
       it('refuses background responses to a key whose budget only metered answers can hold', async () => {
         const refused = await json(keys.budget!, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'hi', background: true });
         assert.equal(refused.status, 403, refused.text);
@@ -339,6 +349,23 @@ for (const backend of storageBackends()) {
         assert.deepEqual(bobStores.map((item) => item.id), [bobStore.id]);
       });
 
+      it('checks a file named by id in JSON sent to an upload or image endpoint', async () => {
+        const bobs = await sdk(keys.bob!).files.create({ file: await toFile(Buffer.from('bob only'), 'b.txt'), purpose: 'user_data' });
+        upstream.script((_request, response) => {
+          const body = JSON.stringify({ id: 'cntr_alice1', object: 'container', name: 'c' });
+          response.writeHead(200, { 'content-type': 'application/json' }).end(body);
+        });
+        assert.equal((await json(keys.alice!, 'POST', '/v1/containers', { name: 'c' })).status, 200);
+        const before = upstream.requests.length;
+        const copy = await json(keys.alice!, 'POST', '/v1/containers/cntr_alice1/files', { file_id: bobs.id });
+        assert.equal(copy.status, 404, copy.text);
+        assert.equal((copy.json!.error as { code: string }).code, 'object_not_found');
+        const edit = await json(keys.alice!, 'POST', '/v1/images/edits', { model: 'gpt-image-1', prompt: 'x', images: [{ file_id: bobs.id }] });
+        assert.equal(edit.status, 404, edit.text);
+        assert.equal(upstream.requests.length, before, 'neither reached the upstream');
+        assert.equal((await json(keys.bob!, 'POST', '/v1/containers/cntr_alice1/files', { file_id: bobs.id })).status, 404, 'nor may bob use alice\'s container');
+      });
+
       it('runs the owner\'s batch flow end to end and refuses a batch on another key\'s file', async () => {
         const alice = sdk(keys.alice!);
         const bob = sdk(keys.bob!);
@@ -364,6 +391,26 @@ for (const backend of storageBackends()) {
         assert.equal(refused.status, 403, refused.text);
         assert.match((refused.json!.error as { message: string }).message, /line 2.*gpt-4o/);
         assert.equal(upstream.objects.count('batch'), before, 'no batch was created');
+      });
+
+      it('refuses batch lines for endpoints the gateway does not meter', async () => {
+        const alice = sdk(keys.alice!);
+        const line = JSON.stringify({ custom_id: 'img', method: 'POST', url: '/v1/images/generations', body: { model: 'dall-e-3', prompt: 'x' } });
+        const file = await alice.files.create({ file: await toFile(Buffer.from(line), 'i.jsonl'), purpose: 'batch' });
+        const refused = await json(keys.alice!, 'POST', '/v1/batches', { input_file_id: file.id, endpoint: '/v1/images/generations', completion_window: '24h' });
+        assert.equal(refused.status, 400, refused.text);
+        assert.match((refused.json!.error as { message: string }).message, /line 1/);
+      });
+
+      it('makes the output file of an own batch the key\'s own', async () => {
+        const alice = sdk(keys.alice!);
+        const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
+        const file = await alice.files.create({ file: await toFile(Buffer.from(line), 'o.jsonl'), purpose: 'batch' });
+        const batch = await alice.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const done = await alice.batches.retrieve(batch.id);
+        assert.ok(done.output_file_id, 'the fake completes a batch on its first retrieve');
+        assert.match(await (await alice.files.content(done.output_file_id)).text(), /custom_id/);
+        await assert.rejects(sdk(keys.bob!).files.content(done.output_file_id), OpenAI.NotFoundError);
       });
 
       it('charges a batch its estimate against a budget', async () => {
@@ -437,3 +484,36 @@ async function answerOf(response: Response): Promise<Answer> {
   }
   return { status: response.status, json, text, headers: response.headers };
 }
+
+describe('affinity: follow-ups reach the upstream key that holds the object', () => {
+  let upstream: FakeUpstream;
+  let gateway: TestGateway;
+  let key: string;
+
+  before(async () => {
+    upstream = await FakeUpstream.start();
+    // Two upstream keys are two accounts at the fake: an object lives in one of them only.
+    gateway = await startTestGateway({ BASE_URL: upstream.url, APIKEY: 'sk-account-one-0123456789|sk-account-two-0123456789', ADMIN_TOKEN: ADMIN, MAX_ATTEMPTS: '1' });
+    const created = await fetch(`${gateway.adminUrl}/admin/keys`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'agent' }) });
+    key = ((await created.json()) as { key: string }).key;
+  });
+  after(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('sends every retrieve and previous_response_id follow-up to the account that created the response', async () => {
+    const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    for (let turn = 0; turn < 4; turn++) {
+      const first = await client.responses.create({ model: 'gpt-4o-mini', input: `start ${turn}` });
+      const account = upstream.objects.get(first.id)!.account;
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await client.responses.retrieve(first.id)).id, first.id);
+        const next = await client.responses.create({ model: 'gpt-4o-mini', input: 'go on', previous_response_id: first.id });
+        assert.equal(upstream.objects.get(next.id)!.account, account, 'the follow-up ran in the same account');
+      }
+    }
+    const accounts = new Set(upstream.objects.list('response').map((stored) => stored.account));
+    assert.equal(accounts.size, 2, 'new conversations are still spread over both keys');
+  });
+});
