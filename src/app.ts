@@ -7,9 +7,9 @@ import { GatewayError, sendError, toGatewayError } from './errors/index.js';
 import type { ActiveStreams } from './http/active-streams.js';
 import { answerPreflight, applyCors } from './http/cors.js';
 import { assertJsonDepth } from './http/json-depth.js';
-import { newRequestContext } from './http/request-context.js';
+import { GatewayRequest } from './pipeline/gateway-request.js';
 import { requestIdFor } from './http/request-id.js';
-import type { RequestFinisher } from './metering/finish-request.js';
+import type { RequestFinisher } from './pipeline/finish.js';
 import type { Logger } from './observability/logger.js';
 import type { Ownership } from './ownership/ownership.js';
 import { apiChatRoutes } from './routes/api-chat.js';
@@ -148,7 +148,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const app = baseServer(deps.logger, config.server);
   const { runtime, finish } = deps;
   app.addHook('onRequest', (request, reply, done) => {
-    request.ctx = newRequestContext(performance.now());
+    request.ctx = new GatewayRequest(performance.now());
     reply.header('x-request-id', request.id);
     const cors = runtime.current.cors;
     if (request.method === 'OPTIONS' && request.headers.origin !== undefined) {
@@ -156,18 +156,21 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       return;
     }
     applyCors(request, reply, cors);
-    // A client gone before Fastify's reply was written (mid-upload, or while the upstream was still
-    // thinking) never fires onResponse: record and log it here, or it would vanish without a trace.
+    // The one close listener of a request: a client gone before its answer was complete cancels
+    // the upstream call. A pipeline route then ends the request itself (as 499); any other one —
+    // gone mid-upload, before a route took it — never fires onResponse, so it is finished here.
     reply.raw.once('close', () => {
-      if (reply.raw.writableFinished || request.ctx.hijacked) return;
-      request.ctx.aborted = true;
-      finish(request, 499);
+      if (reply.raw.writableFinished) return;
+      const ctx = request.ctx;
+      ctx.clientLeft();
+      if (!ctx.pipelined) finish(request, 499);
     });
     done();
   });
-  // Replies Fastify sends itself (errors, /api/chat JSON); hijacked streams finish in their route.
+  // Requests no pipeline route took (health, unknown paths, bodies Fastify refused) end here.
   app.addHook('onResponse', (request, reply, done) => {
-    if (!request.ctx.hijacked) finish(request, request.ctx.errorStatus ?? reply.statusCode);
+    const ctx = request.ctx;
+    if (!ctx.pipelined) finish(request, ctx.errorStatus ?? reply.statusCode);
     done();
   });
 

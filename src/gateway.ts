@@ -6,7 +6,7 @@ import type { Config } from './config/index.js';
 import { decideAuthMode } from './config/safety.js';
 import { ActiveStreams } from './http/active-streams.js';
 import { LimitTracker } from './limits/index.js';
-import { requestFinisher } from './metering/finish-request.js';
+import { requestFinisher } from './pipeline/finish.js';
 import { StorageHealth } from './metering/storage-health.js';
 import { UsageWriter } from './metering/usage-writer.js';
 import type { Logger } from './observability/logger.js';

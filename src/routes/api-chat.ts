@@ -5,7 +5,9 @@ import type { ChatDefaults, Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { hijackForStream, SSE_HEADERS, writeChunk } from '../http/sse-response.js';
 import { validateBody } from '../http/validate.js';
-import type { RequestFinisher } from '../metering/finish-request.js';
+import type { RequestFinisher } from '../pipeline/finish.js';
+import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
+import type { Estimate } from '../limits/index.js';
 import { estimatePromptTokens } from '../metering/token-estimate.js';
 import { apiChatBody, buildUpstreamChat, type PersonaSetting, type UpstreamChatRequest } from '../policy/api-chat-request.js';
 import { resolveAlias } from '../policy/model-rules.js';
@@ -13,15 +15,19 @@ import { SseDecoder, type SseEvent } from '../streaming/sse-decoder.js';
 import { usageFromObject } from '../streaming/usage.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import type { ActiveStreams } from '../http/active-streams.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime, RuntimeParts } from '../runtime.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure, type TimeoutSettings } from '../upstream/failure.js';
-import { authenticateRequest } from './authenticate.js';
 
 export interface ApiChatDeps {
   runtime: Runtime;
   finish: RequestFinisher;
   streams: ActiveStreams;
+}
+
+interface ApiChatPrepared extends Prepared {
+  outgoing: UpstreamChatRequest;
+  stream: boolean;
 }
 
 const SUCCESS = (data: string): string => JSON.stringify({ code: 200, data, msg: 'success' });
@@ -65,11 +71,9 @@ function defaultsFor(global: ChatDefaults, caller: Caller): { defaults: ChatDefa
 export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: ApiChatDeps): void {
   const { runtime, finish, streams } = deps;
 
-  async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
+  async function prepare(request: FastifyRequest, _reply: FastifyReply, parts: RuntimeParts, caller: Caller): Promise<ApiChatPrepared> {
     const ctx = request.ctx;
-    const { config, auth, upstreams, admission, prices } = runtime.current;
-    const timeouts = config.upstream;
-    const caller = await authenticateRequest(request, reply, auth);
+    const { config } = parts;
     if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body)) {
       throw new GatewayError('invalid_request', 'Body must be a JSON object such as {"prompt": "Hello"}.');
     }
@@ -82,38 +86,29 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     const outgoing = buildUpstreamChat(body, defaults, persona, model);
     ctx.kind = outgoing.kind === 'chat' ? 'chat' : 'completions';
     ctx.body = outgoing.body;
-    ctx.ticket = await admission.admit(caller, model, () => {
-      const prompt = estimatePromptTokens(ctx.kind, outgoing.body, model);
-      const completion = (outgoing.body.max_tokens ?? outgoing.body.max_completion_tokens) as number;
-      return { tokens: prompt + completion, costUsd: prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
-    });
+    return { admitModel: model, outgoing, stream: body.stream === true };
+  }
 
-    const abort = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) {
-        ctx.aborted = true;
-        abort.abort();
-      }
-    });
+  function estimate(request: FastifyRequest, parts: RuntimeParts, prepared: ApiChatPrepared): Estimate {
+    const { outgoing } = prepared;
+    const model = outgoing.model;
+    const prompt = estimatePromptTokens(request.ctx.kind, outgoing.body, model);
+    const completion = (outgoing.body.max_tokens ?? outgoing.body.max_completion_tokens) as number;
+    return { tokens: prompt + completion, costUsd: parts.prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
+  }
 
-    const sentAt = performance.now();
-    let answer: UpstreamAnswer;
-    try {
-      answer = await upstreams.send({
-        model,
-        method: 'POST',
-        path: outgoing.path,
-        headers: { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' },
-        body: JSON.stringify(outgoing.body),
-        signal: abort.signal,
-      });
-    } catch (error) {
-      throw upstreamFailure(error, 'upstream', timeouts);
-    }
+  async function exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: ApiChatPrepared): Promise<number> {
+    const ctx = request.ctx;
+    const { config, upstreams } = parts;
+    const { outgoing, stream } = prepared;
+    const answer = await sendUpstream(request, parts, {
+      model: outgoing.model,
+      method: 'POST',
+      path: outgoing.path,
+      headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' },
+      body: JSON.stringify(outgoing.body),
+    });
     const { response } = answer;
-    ctx.upstreamMs = performance.now() - sentAt;
-    ctx.upstream = answer.upstream;
-    ctx.attempts = answer.attempts;
     reply.header('x-openai-api-upstream', answer.upstream);
     reply.header('x-openai-api-attempts', String(answer.attempts));
 
@@ -122,14 +117,14 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${response.statusCode}: ${upstreamErrorMessage(response.statusCode, text, upstreams.secrets())}`);
     }
 
-    if (body.stream === true) {
+    if (stream) {
       const contentType = String(response.headers['content-type'] ?? '');
       if (!contentType.startsWith('text/event-stream')) {
         // Decoding it as a stream would find no events and report an empty answer as a success.
         await response.body.dump().catch(() => undefined);
         throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered a stream request with ${JSON.stringify(contentType.slice(0, 100) || 'no content type')}, not an event stream.`);
       }
-      return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), timeouts, config.log.bodies);
+      return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), config.upstream, config.log.bodies);
     }
 
     let parsed: unknown;
@@ -137,19 +132,22 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       parsed = await response.body.json();
     } catch (error) {
       if (error instanceof SyntaxError) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent a body that is not JSON.`);
-      throw upstreamFailure(error, answer.upstream, timeouts);
+      throw upstreamFailure(error, answer.upstream, config.upstream);
     }
     ctx.usage = usageFromObject(parsed);
     const text = answerText(outgoing.kind, parsed);
     if (text === undefined) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent no answer text (no choices[0]).`);
     if (config.log.bodies) request.log.info({ request_body: outgoing.body, answer: text }, 'bodies');
-    return reply.header('content-type', 'application/json; charset=utf-8').send(SUCCESS(text));
+    reply.header('content-type', 'application/json; charset=utf-8').send(SUCCESS(text));
+    return 200;
   }
 
+  const route: RouteAdapter<ApiChatPrepared> = { format: 'envelope', prepare, estimate, exchange, discard: () => undefined };
+  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => runPipeline(request, reply, runtime.current, route, finish);
+
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
-  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<void> {
+  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<number> {
     const ctx = request.ctx;
-    ctx.hijacked = true;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
     const decoder = new SseDecoder();
     let text = '';
@@ -195,18 +193,12 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     unregister();
     if (client.destroyed) {
       ctx.aborted = true;
-      finish(request, 499);
-      return;
+      return 499;
     }
-    if (failure) {
-      ctx.errorCode = failure.code;
-      client.end(`event: error\ndata: ${JSON.stringify({ code: failure.status, data: null, msg: failure.message })}\n\n`);
-      finish(request, failure.status);
-      return;
-    }
+    if (failure) throw failure;
     if (logBodies) request.log.info({ request_body: ctx.body, answer: text }, 'bodies');
     client.end(`event: done\ndata: ${SUCCESS(text)}\n\n`);
-    finish(request, 200);
+    return 200;
   }
 
   for (const url of ['/api/chat', '/ai/chat']) {

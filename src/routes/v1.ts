@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
@@ -12,7 +11,6 @@ import { tooLarge } from '../http/read-body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-headers.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
 import { requestedMaxTokens } from '../metering/estimate-usage.js';
-import type { RequestFinisher } from '../metering/finish-request.js';
 import { estimatePromptTokens } from '../metering/token-estimate.js';
 import { objectsInAnswer } from '../ownership/answers.js';
 import { ownerIdOf, type Ownership, type OwnedObject } from '../ownership/ownership.js';
@@ -26,10 +24,12 @@ import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { redactSecrets } from '../upstream/redact.js';
 import { peekBody } from '../upstream/replay-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
-import type { ModelCatalog } from '../upstream/model-catalog.js';
 import type { ActiveStreams } from '../http/active-streams.js';
+import type { Estimate } from '../limits/index.js';
+import type { RequestFinisher } from '../pipeline/finish.js';
+import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
-import { authenticateRequest } from './authenticate.js';
+import type { PoolResponse } from '../upstream/pool.js';
 import { listOwnedObjects } from './v1-lists.js';
 import { readV1Body, type V1Body } from './v1-body.js';
 
@@ -49,6 +49,28 @@ const ANSWER_PEEK_LIMIT = 1024 * 1024;
 const HEAD_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,256})"/;
 /** Answers of object endpoints that may name files the caller's object produced. */
 const PRODUCED_FILES = /"(?:output_file_id|error_file_id|result_files|file)"\s*:/;
+
+/** What /v1 decided about a request before admission. */
+interface V1Prepared extends Prepared {
+  admitModel: string | undefined;
+  method: string;
+  /** The canonical path below /v1, without the query. */
+  path: string;
+  query: string;
+  endpoint: Endpoint | undefined;
+  body: V1Body;
+  /** The upstream and upstream key holding the object the request uses or continues. */
+  affinity: OwnedObject | undefined;
+  /** The kind of object the answer creates, when it creates one. */
+  creates: ObjectKind | undefined;
+  /** An app key's list, filtered to its own objects. */
+  listing: boolean;
+  batch: BatchCharge | undefined;
+  /** `GET /v1/models`, answered by the gateway itself. */
+  models: boolean;
+}
+
+const NO_BODY: V1Body = Object.freeze({ body: null, contentLength: undefined, contentType: undefined, json: undefined, stream: false, usageInjected: false, exceeded: () => false });
 
 /** What a batch is charged: the estimate of its input file's lines. */
 interface BatchCharge {
@@ -163,13 +185,10 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     return { id: reference.id, kind: reference.kind, keyId: ownerIdOf(caller), upstream: answer.upstream, upstreamKey: answer.upstreamKey, createdAt: new Date() };
   }
 
-  async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** Everything before admission: the canonical path, the endpoint's policy, the body, the objects it names. */
+  async function prepare(request: FastifyRequest, _reply: FastifyReply, parts: RuntimeParts, caller: Caller): Promise<V1Prepared> {
     const ctx = request.ctx;
-    const parts = runtime.current;
-    const { config, auth, upstreams, admission, prices, models } = parts;
-    const timeouts = config.upstream;
-    const limit = config.server.v1BodyLimit;
-    const caller = await authenticateRequest(request, reply, auth);
+    const { config, upstreams } = parts;
     const key = caller.key;
     const { path: fullPath, query } = canonicalPath(request.url);
     if (!fullPath.startsWith('/v1/')) throw new GatewayError('not_found', `No route for ${request.method} ${fullPath}.`);
@@ -181,101 +200,104 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     }
     const endpoint = found.known ? found.endpoint : undefined;
     ctx.kind = endpoint?.kind ?? 'other';
+    const granted = key?.endpoints?.allows(method, fullPath) === true;
     if (key !== undefined) confine(key, method, fullPath, endpoint);
-    if (method === 'GET' && path === '/models') return listModels(parts, request, reply, caller, models);
+    const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, listing: false, batch: undefined, models: false };
+    if (method === 'GET' && path === '/models') {
+      prepared.models = true;
+      return prepared;
+    }
     if (method === 'GET' && key?.models !== undefined && path.startsWith('/models/') && !key.models.matches(path.slice('/models/'.length))) {
       throw new GatewayError('model_not_found', `The model \`${path.slice('/models/'.length, 264)}\` does not exist or key "${key.name}" may not use it.`);
     }
-
     const object = endpoint?.object;
-    let affinity = object?.does === 'use' && found.known && found.id !== undefined ? await ownership.authorize(caller, object.kind, found.id) : undefined;
+    if (object?.does === 'use' && found.known && found.id !== undefined) prepared.affinity = await ownership.authorize(caller, object.kind, found.id);
     if (object?.does === 'list' && key !== undefined) {
+      prepared.listing = true;
       // A cursor is one of the caller's own objects; another's would tell where that object sits in the list.
       const params = new URLSearchParams(query.slice(1));
       for (const cursor of [params.get('after'), params.get('before')]) if (cursor !== null && cursor !== '') await ownership.authorize(caller, object.kind, cursor);
     }
-    const prepared: V1Body = await readV1Body(request, caller, endpoint, { config, includeUsage: (model) => upstreams.acceptsIncludeUsage(model), limit });
-    const json = prepared.json;
-    const creates: ObjectKind | undefined = object?.does === 'create' ? object.kind : endpoint?.kind === 'chat' && json?.store === true ? 'chat_completion' : undefined;
-    const abort = new AbortController();
-    let batchEstimate: BatchCharge | undefined;
+    const body = await readV1Body(request, caller, endpoint, { config, includeUsage: (model) => upstreams.acceptsIncludeUsage(model), limit: config.server.v1BodyLimit });
+    prepared.body = body;
     try {
-      if (json !== undefined && endpoint?.references) affinity = (await checkReferences(caller, key ? objectReferences(json) : ownReferences(json))) ?? affinity;
-      if (key !== undefined && endpoint !== undefined && !key.endpoints?.allows(method, fullPath)) {
-        if (endpoint.kind === 'responses' && json?.background === true && spendLimited(key)) {
-          throw notAllowed(`Key "${key.name}" may not create background responses: their usage arrives after the request, so the key's tpm and budgets cannot hold them yet. Send without "background", or the owner can grant "${method} ${fullPath}" in the key's "endpoints".`);
-        }
+      const json = body.json;
+      prepared.creates = object?.does === 'create' ? object.kind : endpoint?.kind === 'chat' && json?.store === true ? 'chat_completion' : undefined;
+      if (json !== undefined && endpoint?.references) prepared.affinity = (await checkReferences(caller, key ? objectReferences(json) : ownReferences(json))) ?? prepared.affinity;
+      prepared.admitModel = ctx.model;
+      if (key === undefined || endpoint === undefined || granted) return prepared;
+      if (endpoint.kind === 'responses' && json?.background === true && spendLimited(key)) {
+        throw notAllowed(`Key "${key.name}" may not create background responses: their usage arrives after the request, so the key's tpm and budgets cannot hold them yet. Send without "background", or the owner can grant "${method} ${fullPath}" in the key's "endpoints".`);
       }
-      let admitModel = ctx.model;
-      if (key !== undefined && endpoint?.name === 'POST /v1/batches' && json !== undefined) {
-        batchEstimate = await checkBatch(parts, key, json, affinity, abort.signal);
-      } else if (key?.models !== undefined && endpoint?.modelAt !== undefined && admitModel === undefined && !key.endpoints?.allows(method, fullPath)) {
+      if (endpoint.name === 'POST /v1/batches' && json !== undefined) {
+        prepared.batch = await checkBatch(parts, key, json, prepared.affinity, ctx.signal);
+      } else if (key.models !== undefined && endpoint.modelAt !== undefined && ctx.model === undefined) {
         // The upstream would pick a model itself; the key's model list must hold for that one too.
-        if (endpoint.defaultModel !== undefined) admitModel = endpoint.defaultModel;
+        if (endpoint.defaultModel !== undefined) prepared.admitModel = endpoint.defaultModel;
         else if (object?.does !== 'use') throw new GatewayError('invalid_request', `"model" is required: key "${key.name}" may use only some models.`, { param: 'model' });
       }
-      ctx.ticket = await admission.admit(caller, admitModel, () => {
-        if (batchEstimate !== undefined) return { tokens: batchEstimate.tokens, costUsd: batchEstimate.costUsd };
-        const model = ctx.model ?? '';
-        const prompt = estimatePromptTokens(ctx.kind, ctx.body, model);
-        const completion = requestedMaxTokens(ctx.body);
-        return { tokens: prompt + completion, costUsd: prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
-      });
+      return prepared;
     } catch (error) {
-      discardBody(request.raw, prepared.body);
+      discardBody(request.raw, body.body);
       throw error;
     }
+  }
 
-    const client = reply.raw;
-    const onEarlyClose = (): void => {
-      if (!client.writableFinished) abort.abort();
-    };
-    client.once('close', onEarlyClose);
-    const early = prepared.stream ? new EarlyStream(reply, config.sseKeepaliveMs) : undefined;
+  function estimate(request: FastifyRequest, parts: RuntimeParts, prepared: V1Prepared): Estimate {
+    if (prepared.batch !== undefined) return { tokens: prepared.batch.tokens, costUsd: prepared.batch.costUsd };
+    const ctx = request.ctx;
+    const model = ctx.model ?? '';
+    const prompt = estimatePromptTokens(ctx.kind, ctx.body, model);
+    const completion = requestedMaxTokens(ctx.body);
+    return { tokens: prompt + completion, costUsd: parts.prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
+  }
 
-    // A caller's list is read from the upstream in its largest pages and filtered to its own objects.
-    const listing = object?.does === 'list' && key !== undefined;
-    const sentAt = performance.now();
-    let answer: UpstreamAnswer;
-    ctx.sent = true;
+  /** Sends the request and relays the answer as it comes: bytes through, usage read on the way. */
+  async function exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: V1Prepared): Promise<number> {
+    if (prepared.models) return listModels(request, reply, parts);
+    const ctx = request.ctx;
+    const { config, upstreams } = parts;
+    const timeouts = config.upstream;
+    const limit = config.server.v1BodyLimit;
+    const caller = ctx.caller!;
+    const { body: outgoing, path, query, listing, creates, affinity } = prepared;
+    const object = prepared.endpoint?.object;
+    const early = outgoing.stream ? new EarlyStream(reply, config.sseKeepaliveMs) : undefined;
+    let answer: PoolResponse;
     try {
-      answer = await upstreams.send({
-        model: ctx.model,
-        method: method as Dispatcher.HttpMethod,
-        path: path + (listing ? listQuery(query) : query),
-        headers: upstreamRequestHeaders(request.headers, prepared.contentLength, prepared.contentType),
-        body: prepared.body,
-        signal: abort.signal,
-        affinity: affinity ? { upstream: affinity.upstream, upstreamKey: affinity.upstreamKey } : undefined,
-      });
+      answer = await sendUpstream(
+        request,
+        parts,
+        {
+          model: ctx.model,
+          method: request.method as Dispatcher.HttpMethod,
+          // A caller's list is read from the upstream in its largest pages and filtered to its own objects.
+          path: path + (listing ? listQuery(query) : query),
+          headers: upstreamRequestHeaders(request.headers, outgoing.contentLength, outgoing.contentType),
+          body: outgoing.body,
+          affinity: affinity ? { upstream: affinity.upstream, upstreamKey: affinity.upstreamKey } : undefined,
+        },
+        () => {
+          // The upload itself was refused on its way (over the limit, a second multipart "model").
+          const bodyError = outgoing.body instanceof Readable ? outgoing.body.errored : null;
+          return outgoing.exceeded() ? tooLarge(limit) : bodyError instanceof GatewayError ? bodyError : undefined;
+        },
+      );
     } catch (error) {
-      client.off('close', onEarlyClose);
-      if (abort.signal.aborted) {
-        ctx.aborted = true;
-        early?.cancel();
-        return finish(request, 499);
-      }
-      const bodyError = prepared.body instanceof Readable ? prepared.body.errored : null;
-      // The upload itself was refused on its way (over the limit, a second multipart "model").
-      const gatewayError = prepared.exceeded() ? tooLarge(limit) : bodyError instanceof GatewayError ? bodyError : upstreamFailure(error, 'upstream', timeouts);
-      if (early?.committed) {
-        ctx.errorCode = gatewayError.code;
-        early.fail(gatewayError);
-        return finish(request, gatewayError.status);
-      }
       early?.cancel();
-      throw gatewayError;
+      if (early?.committed && error instanceof GatewayError) {
+        ctx.errorCode = error.code;
+        early.fail(error);
+        return error.status;
+      }
+      throw error;
     }
-    client.off('close', onEarlyClose);
     const { response } = answer;
-    ctx.upstreamMs = performance.now() - sentAt;
-    ctx.upstream = answer.upstream;
-    ctx.attempts = answer.attempts;
     const status = response.statusCode;
     const contentType = String(response.headers['content-type'] ?? '');
     const isSse = status < 400 && contentType.startsWith('text/event-stream');
-    if (batchEstimate !== undefined && status < 400) {
-      const { promptTokens, completionTokens, costUsd } = batchEstimate;
+    if (prepared.batch !== undefined && status < 400) {
+      const { promptTokens, completionTokens, costUsd } = prepared.batch;
       ctx.charge = { usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: 0, reasoningTokens: 0 }, costUsd };
     }
 
@@ -285,19 +307,19 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       const error = new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${status}: ${upstreamErrorMessage(status, text, upstreams.secrets())}`);
       ctx.errorCode = error.code;
       early.fail(error);
-      return finish(request, status);
+      return status;
     }
     early?.cancel();
-    if (endpoint !== undefined && status < 400 && HTML_TYPE.test(contentType)) {
+    if (prepared.endpoint !== undefined && status < 400 && HTML_TYPE.test(contentType)) {
       // A known endpoint answers JSON or an event stream; a 200 HTML page is a proxy's or login
       // wall's page, or a base_url pointing at a website. Relaying it would hand the SDK a page it cannot parse.
       await response.body.dump().catch(() => undefined);
       throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered ${status} with an HTML page instead of the API's JSON; check its base_url.`);
     }
     if (listing && object !== undefined && status === 200 && !isSse) {
-      const page = await listOwnedObjects({ caller, kind: object.kind, query, first: response.body, ownership, failure: (error) => upstreamFailure(error, answer.upstream, timeouts), next: async (after) => (await upstreams.send({ model: undefined, method: 'GET', path: `${path}${listQuery(query, after)}`, headers: {}, body: null, signal: abort.signal })).response });
+      const page = await listOwnedObjects({ caller, kind: object.kind, query, first: response.body, ownership, failure: (error) => upstreamFailure(error, answer.upstream, timeouts), next: async (after) => (await upstreams.send({ model: undefined, method: 'GET', path: `${path}${listQuery(query, after)}`, headers: {}, body: null, signal: ctx.signal })).response });
       reply.header('content-type', 'application/json; charset=utf-8').send(page);
-      return;
+      return 200;
     }
 
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
@@ -315,7 +337,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
         body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
         headers['content-length'] = String(Buffer.byteLength(redacted));
       }
-    } else if (!isSse && (creates !== undefined || (key !== undefined && object?.does === 'use'))) {
+    } else if (!isSse && (creates !== undefined || (caller.key !== undefined && object?.does === 'use'))) {
       body = await recordAnswerObjects(caller, answer, body, creates).catch((error: unknown) => {
         throw upstreamFailure(error, answer.upstream, timeouts);
       });
@@ -324,8 +346,8 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     headers['x-openai-api-attempts'] = String(answer.attempts);
     const limitHeaders = ctx.ticket?.headers;
     if (limitHeaders) for (const name in limitHeaders) headers[name] = limitHeaders[name]!;
+    const client = reply.raw;
     if (!early?.committed) {
-      ctx.hijacked = true;
       reply.hijack();
       client.writeHead(status, { ...(reply.getHeaders() as Record<string, string | string[]>), ...headers, ...(isSse ? SSE_HEADERS : {}) });
       if (isSse) client.flushHeaders();
@@ -338,23 +360,32 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
           }
         : undefined;
     const unregister = streams.add((error) => body.destroy(error));
-    const outcome = await relayBody(client, body, isSse, { meter: ctx.kind !== 'other' && status < 400, dropUsageEvent: prepared.usageInjected, expectDone: ctx.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets(), onObjectId }, () => abort.abort());
+    const outcome = await relayBody(client, body, isSse, { meter: ctx.kind !== 'other' && status < 400, dropUsageEvent: outgoing.usageInjected, expectDone: ctx.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets(), onObjectId }, () => ctx.clientLeft());
     unregister();
-    ctx.usage = outcome.usage;
-    ctx.textSeen = outcome.textSeen;
-    ctx.firstByteAt = outcome.firstByteAt;
-    ctx.aborted = outcome.aborted;
-    ctx.errorCode = outcome.error?.code ?? (status >= 400 ? `upstream_${status}` : undefined);
-    finish(request, outcome.aborted ? 499 : status);
+    ctx.relayed({ usage: outcome.usage, textSeen: outcome.textSeen, firstByteAt: outcome.firstByteAt, errorCode: outcome.error?.code ?? (status >= 400 ? `upstream_${status}` : undefined) });
+    if (outcome.aborted) {
+      ctx.aborted = true;
+      return 499;
+    }
+    return status;
   }
 
   /** The union of models the caller's key may use, across every upstream. */
-  async function listModels(parts: RuntimeParts, request: FastifyRequest, reply: FastifyReply, caller: Caller, catalog: ModelCatalog): Promise<void> {
-    request.ctx.ticket = await parts.admission.admit(caller, undefined, () => ({ tokens: 0, costUsd: 0 }));
-    const allowed = caller.key?.models;
-    const data = (await catalog.models()).filter((model) => !allowed || allowed.matches(model.id));
+  async function listModels(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts): Promise<number> {
+    const allowed = request.ctx.caller?.key?.models;
+    const data = (await parts.models.models()).filter((model) => !allowed || allowed.matches(model.id));
     reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ object: 'list', data }));
+    return 200;
   }
+
+  const route: RouteAdapter<V1Prepared> = {
+    format: 'openai',
+    prepare,
+    estimate,
+    exchange,
+    discard: (request, prepared) => discardBody(request.raw, prepared.body.body),
+  };
+  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => runPipeline(request, reply, runtime.current, route, finish);
 
   app.register(async (scope) => {
     // Bodies under /v1 are read (JSON) or streamed (uploads) by the handler itself, with its own limit.
@@ -403,7 +434,6 @@ class EarlyStream {
     if (client.destroyed) return;
     if (!this.committed) {
       this.committed = true;
-      this.reply.request.ctx.hijacked = true;
       this.reply.hijack();
       client.writeHead(200, { ...(this.reply.getHeaders() as Record<string, string | string[]>), ...SSE_HEADERS });
       this.response = client;

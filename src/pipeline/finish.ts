@@ -1,25 +1,26 @@
 import type { FastifyRequest } from 'fastify';
 import { performance } from 'node:perf_hooks';
-import { logRequest } from '../http/request-log.js';
+import { abortedEstimate, estimateUsage } from '../metering/estimate-usage.js';
+import type { PriceTable } from '../metering/pricing.js';
+import type { Meter, UsageSource } from '../metering/usage-event.js';
+import { logRequest } from './request-log.js';
 import type { Usage } from '../streaming/usage.js';
-import { abortedEstimate, estimateUsage } from './estimate-usage.js';
-import type { PriceTable } from './pricing.js';
-import type { Meter, UsageSource } from './usage-event.js';
 
 export interface RequestFinisher {
   (request: FastifyRequest, status: number): void;
 }
 
 /**
- * Ends a request's bookkeeping exactly once: settles its reservation (or refunds it when nothing
- * was produced), records its usage — the upstream's numbers, or an estimate for a stream cut
- * before its usage event — and writes its log line.
+ * The one writer of a request's usage record and log line, called by the pipeline's one exit
+ * (and by the server's response hook for requests no pipeline route took): settles its
+ * reservation (or refunds it when nothing was produced), records its usage — the upstream's
+ * numbers, or an estimate for a stream cut before its usage event, a batch, a request the client
+ * left after the upstream had it — and writes its log line.
  */
 export function requestFinisher(meter: Meter, prices: () => PriceTable): RequestFinisher {
   return (request, status) => {
     const ctx = request.ctx;
-    if (ctx.done) return;
-    ctx.done = true;
+    if (!ctx.finishing()) return;
     let usage: Usage | undefined = ctx.usage;
     let source: UsageSource = usage ? 'upstream' : 'none';
     let costUsd: number | null | undefined;

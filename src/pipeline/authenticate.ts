@@ -8,7 +8,7 @@ import { GatewayError } from '../errors/index.js';
  */
 export async function authenticateRequest(request: FastifyRequest, reply: FastifyReply, auth: Authenticator): Promise<Caller> {
   const caller = await auth.authenticate(request.headers);
-  request.ctx.caller = caller;
+  request.ctx.authenticated(caller);
   const allowed = caller.key?.allowOrigin;
   const origin = request.headers.origin;
   if (allowed !== undefined && origin !== undefined && !allowed.has(origin)) {

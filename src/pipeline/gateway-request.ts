@@ -1,0 +1,135 @@
+import type { Caller } from '../auth/authenticator.js';
+import type { ErrorFormat } from '../errors/index.js';
+import type { EndpointKind } from '../policy/endpoints.js';
+import type { Ticket } from '../policy/admission.js';
+import type { Usage } from '../streaming/usage.js';
+
+/**
+ * A request's steps, in order. Each is entered once; `finished` is entered exactly once, by the
+ * one exit of the pipeline (or, for requests that never reached a pipeline route — health,
+ * unknown paths, bodies Fastify refused — by the server's response hook).
+ */
+export type Step = 'received' | 'authenticated' | 'admitted' | 'sent' | 'relaying' | 'finished';
+
+const ORDER: Readonly<Record<Step, number>> = { received: 0, authenticated: 1, admitted: 2, sent: 3, relaying: 4, finished: 5 };
+
+/** What the relay of an answer came to, for metering. */
+export interface Relayed {
+  usage: Usage | undefined;
+  /** For streams cut before their usage event: the text produced so far. */
+  textSeen: (() => string) | undefined;
+  /** performance.now() of the first body byte written to the client. */
+  firstByteAt: number | undefined;
+  errorCode: string | undefined;
+}
+
+/**
+ * One request's life: who called, what it asked for, what the upstream did, what it cost. The
+ * steps move forward only (`authenticated()` → `admitted()` → `sending()` → `answered()` →
+ * `relayed()`), each filling in what it learnt; `finishing()` is true once, for the one place
+ * that writes the request's log line and usage record (pipeline/finish.ts).
+ */
+export class GatewayRequest {
+  #step: Step = 'received';
+  #abort: AbortController | undefined;
+  caller: Caller | undefined = undefined;
+  kind: EndpointKind = 'other';
+  /** The model as sent upstream (aliases applied), the usage record's model. */
+  model: string | undefined = undefined;
+  /** The parsed request body, for estimates when the upstream reports no usage. */
+  body: unknown = undefined;
+  ticket: Ticket | undefined = undefined;
+  upstream: string | undefined = undefined;
+  attempts: number | undefined = undefined;
+  /** Milliseconds from sending upstream to its response headers. */
+  upstreamMs: number | undefined = undefined;
+  firstByteAt: number | undefined = undefined;
+  usage: Usage | undefined = undefined;
+  textSeen: (() => string) | undefined = undefined;
+  /**
+   * What to charge when the upstream reports no usage of its own: a batch's estimate (its lines'
+   * prompts and max_tokens), set once the batch was created.
+   */
+  charge: { usage: Usage; costUsd: number | null } | undefined = undefined;
+  /** The client left before the answer was complete. */
+  aborted = false;
+  errorCode: string | undefined = undefined;
+  /** The real status of an error answered in the seed's envelope (sent with HTTP 200). */
+  errorStatus: number | undefined = undefined;
+  /** A pipeline route owns this request's end (its one exit finishes it). */
+  pipelined = false;
+
+  constructor(readonly startedAt: number) {}
+
+  get step(): Step {
+    return this.#step;
+  }
+
+  /** The upstream had the request: from then on an abort still costs the owner. */
+  get sent(): boolean {
+    return this.#sent;
+  }
+  #sent = false;
+
+  /** Aborted when the client leaves; created on first use (most requests never need it). */
+  get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /** The client closed its connection before the answer was complete. */
+  clientLeft(): void {
+    this.aborted = true;
+    this.#abort?.abort();
+  }
+
+  authenticated(caller: Caller): void {
+    this.#advance('authenticated');
+    this.caller = caller;
+  }
+
+  admitted(ticket: Ticket): void {
+    this.#advance('admitted');
+    this.ticket = ticket;
+  }
+
+  sending(): void {
+    this.#advance('sent');
+    this.#sent = true;
+  }
+
+  answered(upstream: string, attempts: number, upstreamMs: number): void {
+    this.#advance('relaying');
+    this.upstream = upstream;
+    this.attempts = attempts;
+    this.upstreamMs = upstreamMs;
+  }
+
+  relayed(outcome: Relayed): void {
+    this.usage = outcome.usage;
+    this.textSeen = outcome.textSeen;
+    this.firstByteAt = outcome.firstByteAt;
+    this.errorCode = outcome.errorCode;
+  }
+
+  /** True exactly once: the caller writes the log line and the usage record. */
+  finishing(): boolean {
+    if (this.#step === 'finished') return false;
+    this.#step = 'finished';
+    return true;
+  }
+
+  #advance(step: Step): void {
+    if (ORDER[step] <= ORDER[this.#step]) throw new Error(`request step ${step} after ${this.#step}`);
+    this.#step = step;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ctx: GatewayRequest;
+  }
+  interface FastifyContextConfig {
+    errorFormat?: ErrorFormat;
+  }
+}
