@@ -4,6 +4,7 @@ import { configKeyEntries } from './auth/key-attributes.js';
 import { KeyStore } from './auth/key-store.js';
 import type { Config } from './config/index.js';
 import { decideAuthMode } from './config/safety.js';
+import { REFUSED_BEFORE_UPSTREAM } from './errors/index.js';
 import { ActiveStreams } from './http/active-streams.js';
 import { LimitTracker } from './limits/index.js';
 import { requestFinisher } from './pipeline/finish.js';
@@ -17,9 +18,6 @@ import { KeysRepository } from './storage/keys-repository.js';
 import { UsageRepository } from './storage/usage-repository.js';
 import { ObjectsRepository } from './storage/objects-repository.js';
 import { Ownership } from './ownership/ownership.js';
-
-/** Errors raised before a request is admitted: such requests never reached an upstream and use no quota. */
-const REFUSED_BEFORE_UPSTREAM = ['missing_api_key', 'invalid_api_key', 'invalid_json', 'invalid_content_type', 'invalid_request', 'origin_not_allowed', 'model_not_allowed', 'rate_limit_exceeded', 'budget_exceeded', 'storage_unavailable', 'body_too_large', 'not_found', 'model_not_found', 'shutting_down'];
 
 /** How often each instance checks the database for keys changed by the CLI or another instance. */
 const KEY_REFRESH_MS = 2000;

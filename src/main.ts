@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config, type LoadConfigOptions } from './config/index.js';
 import { ConfigError } from './config/load-config.js';
 import { assertSafeToListen } from './config/safety.js';
@@ -33,8 +34,8 @@ export async function startGateway(options: LoadConfigOptions = {}): Promise<Run
   }
   try {
     assertSafeToListen(config, gateway.keyStore.size);
-    const url = await gateway.app.listen({ host: config.server.host, port: config.server.port });
-    const adminUrl = gateway.admin ? await gateway.admin.listen({ host: config.admin.host, port: config.admin.port }) : undefined;
+    const url = await listenQuietly(gateway.app, config.server.host, config.server.port);
+    const adminUrl = gateway.admin ? await listenQuietly(gateway.admin, config.admin.host, config.admin.port) : undefined;
     logger.info(
       {
         url,
@@ -70,6 +71,23 @@ export async function startGateway(options: LoadConfigOptions = {}): Promise<Run
   } catch (error) {
     await gateway.close();
     throw error;
+  }
+}
+
+/**
+ * listen() without Fastify's own "Server listening at …" info line beside our "openai-api
+ * listening" one. Fastify logs it through `app.log` and has no switch for it (listenTextResolver
+ * only rewords it), so listen() gets a child of that logger that drops info, while warnings and
+ * errors still pass. Request loggers derive from Fastify's internal logger, not from `app.log`,
+ * so a request arriving meanwhile logs as usual.
+ */
+async function listenQuietly(app: FastifyInstance, host: string, port: number): Promise<string> {
+  const log = app.log;
+  app.log = log.child({}, { level: ['trace', 'debug', 'info'].includes(log.level) ? 'warn' : log.level });
+  try {
+    return await app.listen({ host, port });
+  } finally {
+    app.log = log;
   }
 }
 

@@ -1,7 +1,6 @@
 import { GlobSet } from '../domain/glob.js';
-import type { KeyLimits } from '../limits/index.js';
-import type { PersonaMode } from '../policy/persona.js';
-import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+import type { KeyDefaults, KeyLimits, PersonaMode } from '../domain/key-settings.js';
+import type { AppKeyRow } from '../storage/keys-repository.js';
 import { EndpointGrants } from './endpoint-grants.js';
 
 /** An app key as the request path needs it: everything precomputed, nothing to parse per request. */

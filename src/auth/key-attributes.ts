@@ -1,6 +1,7 @@
 import type { ConfiguredKey } from '../config/config.js';
 import type { KeyAttributes } from '../config/key-entry.js';
-import type { ConfigKeyEntry, KeySettings } from '../storage/keys-repository.js';
+import type { KeySettings } from '../domain/key-settings.js';
+import type { ConfigKeyEntry } from '../storage/keys-repository.js';
 import { hashKeySecret, keyPrefix } from './key-secret.js';
 
 /**

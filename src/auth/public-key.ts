@@ -1,4 +1,5 @@
-import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+import type { KeyDefaults } from '../domain/key-settings.js';
+import type { AppKeyRow } from '../storage/keys-repository.js';
 
 /** What the CLI and the admin API show of a key, in the snake_case of config.json. */
 export interface PublicKey {

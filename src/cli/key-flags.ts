@@ -1,7 +1,8 @@
 import { attributesToSettings } from '../auth/key-attributes.js';
 import { keyAttributesSchema, type KeyAttributes } from '../config/key-entry.js';
 import { nearestName } from '../config/near-miss.js';
-import type { AppKeyPatch, AppKeyRow, KeyDefaults, KeySettings } from '../storage/keys-repository.js';
+import type { KeyDefaults, KeySettings } from '../domain/key-settings.js';
+import type { AppKeyPatch, AppKeyRow } from '../storage/keys-repository.js';
 import { UsageError, type FlagSpec } from './flags.js';
 
 type DefaultName = keyof KeyDefaults;

@@ -1,4 +1,5 @@
-import type { AppKeyRow, KeyDefaults } from '../storage/keys-repository.js';
+import type { KeyDefaults } from '../domain/key-settings.js';
+import type { AppKeyRow } from '../storage/keys-repository.js';
 import { publicKey, type PublicKey } from '../auth/public-key.js';
 
 export { publicKey, type PublicKey };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUDGET_PERIODS, PERSONA_MODES } from '../domain/key-settings.js';
 
 const positiveInt = z.number().int().positive();
 const origins = z.union([z.string(), z.array(z.string())]).transform((value) =>
@@ -64,11 +65,11 @@ export const keyAttributesSchema = z
     rpd: positiveInt.optional(),
     budget_tokens: positiveInt.optional(),
     budget_usd: z.number().positive().optional(),
-    budget_period: z.enum(['day', 'month', 'total']).optional(),
+    budget_period: z.enum(BUDGET_PERIODS).optional(),
     expires_at: isoDate.optional(),
     enabled: z.boolean().optional(),
     bot_desc: z.string().optional(),
-    persona_mode: z.enum(['prepend', 'replace', 'off']).optional(),
+    persona_mode: z.enum(PERSONA_MODES).optional(),
     defaults: keyDefaultsSchema.optional(),
     max_tokens_ceiling: positiveInt.optional(),
     allow_origin: origins.optional(),

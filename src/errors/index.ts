@@ -1,3 +1,25 @@
-export { ERROR_CATALOGUE, type ErrorCode } from './catalogue.js';
+export {
+  ERROR_CATALOGUE,
+  REFUSED_BEFORE_UPSTREAM,
+  UPSTREAM_STATUS,
+  isRecordedErrorCode,
+  upstreamStatusCode,
+  type ErrorCode,
+  type ErrorSpec,
+  type RecordedErrorCode,
+  type UpstreamStatusCode,
+} from './catalogue.js';
 export { GatewayError, type GatewayErrorOptions } from './gateway-error.js';
-export { sendError, toGatewayError, openAiErrorBody, envelopeErrorBody, errorFormatOf, type ErrorFormat } from './render.js';
+export {
+  sendError,
+  toGatewayError,
+  openAiErrorBody,
+  envelopeErrorBody,
+  sseErrorEvent,
+  envelopeSseErrorEvent,
+  sseErrorFrame,
+  errorFormatOf,
+  type ErrorFormat,
+  type OpenAiError,
+  type EnvelopeError,
+} from './render.js';

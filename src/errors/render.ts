@@ -1,15 +1,55 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from './catalogue.js';
 import { GatewayError } from './gateway-error.js';
 
 /** How a route answers errors: OpenAI's JSON shape, or the seed's `{code,data,msg}` envelope. */
 export type ErrorFormat = 'openai' | 'envelope';
 
-export function openAiErrorBody(error: GatewayError): string {
-  return JSON.stringify({ error: { message: error.message, type: error.type, param: error.param, code: error.code } });
+/** What the OpenAI shape shows of an error: a GatewayError, or the same fields taken from one. */
+export interface OpenAiError {
+  readonly message: string;
+  readonly type: string;
+  readonly code: ErrorCode;
+  readonly param?: string | null;
 }
 
-export function envelopeErrorBody(error: GatewayError): string {
+/** What the seed's envelope shows of an error. */
+export interface EnvelopeError {
+  readonly status: number;
+  readonly message: string;
+}
+
+/**
+ * OpenAI's error object, https://platform.openai.com/docs/guides/error-codes: openai-node builds
+ * its `APIError` (status, code, param, type) from these four fields.
+ */
+export function openAiErrorBody(error: OpenAiError): string {
+  return JSON.stringify({ error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code } });
+}
+
+/** The seed's envelope: the HTTP status inside, `data` null. */
+export function envelopeErrorBody(error: EnvelopeError): string {
   return JSON.stringify({ code: error.status, data: null, msg: error.message });
+}
+
+/**
+ * A mid-stream error in the framing openai-node turns into an `APIError` on every version: a
+ * `data:` event with a top-level `error`, no event name
+ * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+ * The caller ends the stream after it; it must start at an event boundary.
+ */
+export function sseErrorEvent(error: OpenAiError): Buffer {
+  return Buffer.from(`data: ${openAiErrorBody(error)}\n\n`);
+}
+
+/** A mid-stream error on the seed's /api/chat stream: `event: error` carrying the envelope. */
+export function envelopeSseErrorEvent(error: EnvelopeError): Buffer {
+  return Buffer.from(`event: error\ndata: ${envelopeErrorBody(error)}\n\n`);
+}
+
+/** The error event that ends a stream in a route's format. */
+export function sseErrorFrame(format: ErrorFormat, error: GatewayError): Buffer {
+  return format === 'envelope' ? envelopeSseErrorEvent(error) : sseErrorEvent(error);
 }
 
 /** Maps Fastify's own errors (body parsing, limits) onto the catalogue; anything else is a bug. */

@@ -1,13 +1,14 @@
 import type { Ledger } from './ledger.js';
-import type { Estimate, KeyLimits, Reservation } from './limit-store.js';
+import type { Demand, KeyLimits, Reservation } from './limit-store.js';
 import type { PeriodKind } from './periods.js';
 import type { RequestWindow, TokenWindow } from './sliding-window.js';
+import type { TrackedReservation } from './tracked-reservation.js';
 
 /** An admit() parked while the key's usage baseline loads; decided in arrival order afterwards. */
 export interface Waiter {
   readonly keyName: string;
   readonly limits: KeyLimits;
-  readonly estimate: Estimate;
+  readonly demand: Demand;
   readonly resolve: (reservation: Reservation) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -22,6 +23,11 @@ export class KeyState {
   total: Ledger | undefined;
   /** Set while a baseline loads: every admit() for the key queues here, in order. */
   waiting: Waiter[] | undefined;
+  /**
+   * The in-flight reservations that hold a bound rather than their estimate, newest first, linked
+   * through the reservations themselves (see TrackedReservation.tighten).
+   */
+  loose: TrackedReservation | undefined;
   /** Set by forget(): the state no longer belongs to the tracker. */
   forgotten = false;
 

@@ -44,6 +44,12 @@ export class Ledger {
     }
   }
 
+  /** Changes an in-flight reservation by a difference (a bound replaced by its estimate). */
+  adjust(tokens: number, costUsd: number): void {
+    this.reservedTokens += tokens;
+    this.reservedUsd += costUsd;
+  }
+
   record(tokens: number, costUsd: number): void {
     this.tokens += tokens;
     this.costUsd += costUsd;

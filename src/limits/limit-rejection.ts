@@ -88,9 +88,13 @@ export function limitRejection(state: KeyState, keyName: string, limits: KeyLimi
   return new GatewayError(chosen.code, chosen.message, { headers });
 }
 
-/** Cost sums are floating point: a nano-dollar of rounding must not reject a request that fits exactly. */
+/**
+ * Costs are whole nano-dollars (metering/pricing.ts rounds them) summed in floating point, in an
+ * order that depends on when requests end. Half a nano-dollar of slack absorbs that rounding: a
+ * request that fits exactly is admitted and one a nano-dollar over is not, whatever the order.
+ */
 export function exceedsUsd(total: number, budget: number): boolean {
-  return total > budget + 1e-9;
+  return total > budget + 5e-10;
 }
 
 function budgetFailure(key: string, amount: string, spend: string, period: PeriodKind, ledger: Ledger, now: number): Failure {
@@ -107,6 +111,8 @@ function tryAgain(waitMs: number): string {
 }
 
 function usd(amount: number): string {
+  // At the nano-dollar costs are counted in, so that the sums' rounding never shows.
+  amount = Math.round(amount * 1e9) / 1e9;
   if (amount === 0 || amount >= 0.01) return `$${amount.toFixed(2)}`;
   return `$${Number(amount.toPrecision(2))}`;
 }

@@ -23,6 +23,17 @@ export interface Estimate {
   costUsd: number;
 }
 
+/**
+ * What admit() is asked to hold. Without `exact`, `tokens` and `costUsd` are the estimate. With it, they are a
+ * cheap upper bound of the estimate (the prompt's bytes, say) and `exact()` computes the estimate itself, which
+ * may cost much more (tokenizing). A store holds the bound while it fits, and decides on the estimate otherwise,
+ * so that every request is admitted or refused exactly as its estimate would be: see LimitTracker.
+ */
+export interface Demand extends Estimate {
+  /** The estimate the bound stands for: at most `tokens` and `costUsd`. Called at most once, maybe never. */
+  exact?(): Estimate;
+}
+
 /** Spend of one key in a period, as the usage database reports it. */
 export interface UsageBaseline {
   requests: number;
@@ -39,6 +50,8 @@ export type LoadUsage = (keyId: string, since: Date | undefined) => Promise<Usag
  * toward rpm and rpd either way.
  */
 export interface Reservation {
+  /** x-ratelimit-* headers describing the key right after this request was admitted; empty without rpm and tpm. */
+  readonly headers: Readonly<Record<string, string>>;
   /** Replaces the reservation by what the request really used. */
   settle(actual: { tokens: number; costUsd: number }): void;
   /** Returns the reserved tokens and cost (upstream error, nothing billed). */
@@ -47,13 +60,12 @@ export interface Reservation {
 
 export interface LimitStore {
   /**
-   * Resolves with a reservation, or rejects with a GatewayError 429 (`rate_limit_exceeded`,
-   * `budget_exceeded`) carrying Retry-After and x-ratelimit-* headers. Any other rejection is
-   * the usage loader's error.
+   * The reservation, or a GatewayError 429 (`rate_limit_exceeded`, `budget_exceeded`) carrying
+   * Retry-After and x-ratelimit-* headers, thrown. A store that must wait (for a baseline, for a
+   * shared store's answer) returns a promise that settles the same way instead; any other
+   * rejection is the usage loader's error. Synchronous when it can be: most requests are.
    */
-  admit(keyId: string, keyName: string, limits: KeyLimits, estimate: Estimate): Promise<Reservation>;
-  /** x-ratelimit-* headers for a successful response; empty when the key has neither rpm nor tpm. */
-  headers(keyId: string, limits: KeyLimits): Readonly<Record<string, string>>;
+  admit(keyId: string, keyName: string, limits: KeyLimits, demand: Demand): Reservation | Promise<Reservation>;
   /** Drops a key's state: key deleted, limits changed, budget reset. */
   forget(keyId: string): void;
 }

@@ -2,10 +2,11 @@ import { GatewayError } from '../errors/index.js';
 import { budgetPeriod, KeyState } from './key-state.js';
 import { loadLedger, nonNegative, type Ledger } from './ledger.js';
 import { exceedsUsd, limitRejection } from './limit-rejection.js';
-import type { Estimate, KeyLimits, LimitStore, LoadUsage, Reservation } from './limit-store.js';
+import type { Demand, KeyLimits, LimitStore, LoadUsage, Reservation } from './limit-store.js';
 import type { PeriodKind } from './periods.js';
 import { setRequestHeaders, setTokenHeaders } from './rate-limit-headers.js';
 import { RequestWindow, TokenWindow } from './sliding-window.js';
+import { tightenAll, TrackedReservation } from './tracked-reservation.js';
 
 export interface LimitTrackerOptions {
   /** Milliseconds since the epoch; injectable for tests. */
@@ -14,18 +15,25 @@ export interface LimitTrackerOptions {
   loadUsage: LoadUsage;
 }
 
-/** Nothing to hold: the reservation of keys without limits, shared so that path allocates nothing. */
-const UNLIMITED: Reservation = Object.freeze({ settle() {}, refund() {} });
-const UNLIMITED_ADMISSION: Promise<Reservation> = Promise.resolve(UNLIMITED);
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+/** Nothing to hold: the reservation of keys without limits, shared so that path allocates nothing. */
+const UNLIMITED: Reservation = Object.freeze({ headers: NO_HEADERS, settle() {}, refund() {} });
 
 /**
  * Per-key rpm, rpd, tpm and budgets for one gateway instance, in memory.
  *
  * Exactness: a decision reads and updates the key's state synchronously, so concurrent requests
- * cannot both take the last slot. The only await is the first load of a period's baseline from
+ * cannot both take the last slot. The only wait is the first load of a period's baseline from
  * the usage database; while it runs every admit() for that key queues, and when it lands the
- * queue is decided synchronously in arrival order. Every check is O(1) amortised per request.
+ * queue is decided synchronously in arrival order. Every other admit() is decided on the spot,
+ * without a promise. Every check is O(1) amortised per request.
+ *
+ * Bounds (a Demand with `exact`): a request whose bound fits every limit holds its bound, and its
+ * estimate is never computed. One whose bound does not fit is decided on its estimate, after
+ * every bound the key holds in flight was replaced by its estimate too. The checks only grow with
+ * what is held, so "the bound fits, with bounds held" implies "the estimate fits, with estimates
+ * held", and otherwise the decision reads what estimates alone would have made: each request is
+ * admitted or refused exactly as if every request had been estimated, with the same 429.
  */
 export class LimitTracker implements LimitStore {
   private readonly now: () => number;
@@ -37,9 +45,9 @@ export class LimitTracker implements LimitStore {
     this.loadUsage = options.loadUsage;
   }
 
-  admit(keyId: string, keyName: string, limits: KeyLimits, estimate: Estimate): Promise<Reservation> {
+  admit(keyId: string, keyName: string, limits: KeyLimits, demand: Demand): Reservation | Promise<Reservation> {
     if (limits.rpm == null && limits.tpm == null && limits.rpd == null && limits.budgetTokens == null && limits.budgetUsd == null) {
-      return UNLIMITED_ADMISSION;
+      return UNLIMITED;
     }
     let state = this.states.get(keyId);
     if (state === undefined) {
@@ -51,33 +59,22 @@ export class LimitTracker implements LimitStore {
     if (!loading) {
       now = this.now();
       if (!needsLoad(state, limits, now)) {
-        const decision = this.decide(state, keyName, limits, estimate, now);
-        return decision instanceof GatewayError ? Promise.reject(decision) : Promise.resolve(decision);
+        const decision = this.decide(state, keyName, limits, demand, now);
+        if (decision instanceof GatewayError) throw decision;
+        return decision;
       }
     }
     const waiting = (state.waiting ??= []);
     const admission = new Promise<Reservation>((resolve, reject) => {
-      waiting.push({ keyName, limits, estimate, resolve, reject });
+      waiting.push({ keyName, limits, demand, resolve, reject });
     });
     if (!loading) this.load(state, limits, now);
     return admission;
   }
 
+  /** x-ratelimit-* headers for the key as it is now; empty when it has neither rpm nor tpm. */
   headers(keyId: string, limits: KeyLimits): Readonly<Record<string, string>> {
-    const { rpm, tpm } = limits;
-    if (rpm == null && tpm == null) return NO_HEADERS;
-    const state = this.states.get(keyId);
-    const now = this.now();
-    const headers: Record<string, string> = {};
-    if (rpm != null) {
-      const window = state?.requests;
-      setRequestHeaders(headers, rpm, rpm - (window?.count(now) ?? 0), window?.msUntilEmpty(now) ?? 0);
-    }
-    if (tpm != null) {
-      const window = state?.tokens;
-      setTokenHeaders(headers, tpm, tpm - (window?.used(now) ?? 0), window?.msUntilEmpty(now) ?? 0);
-    }
-    return headers;
+    return this.headersAt(this.states.get(keyId), limits, this.now());
   }
 
   forget(keyId: string): void {
@@ -88,35 +85,44 @@ export class LimitTracker implements LimitStore {
   }
 
   /** Decides one request against loaded state: admits and records it, or returns the 429. */
-  private decide(state: KeyState, keyName: string, limits: KeyLimits, estimate: Estimate, now: number): Reservation | GatewayError {
-    const tokens = nonNegative(estimate.tokens);
-    const costUsd = nonNegative(estimate.costUsd);
-    const { rpm, rpd, tpm, budgetTokens, budgetUsd } = limits;
-    let fits = true;
-    if (rpm != null) {
-      state.requests ??= new RequestWindow(rpm);
-      if (state.requests.count(now) >= rpm) fits = false;
+  private decide(state: KeyState, keyName: string, limits: KeyLimits, demand: Demand, now: number): Reservation | GatewayError {
+    let tokens = nonNegative(demand.tokens);
+    let costUsd = nonNegative(demand.costUsd);
+    let loose = demand.exact !== undefined;
+    if (!fits(state, limits, tokens, costUsd, now)) {
+      if (!loose) return limitRejection(state, keyName, limits, tokens, costUsd, now);
+      // Decide on the estimate, against estimates: see the class comment.
+      tightenAll(state);
+      const estimate = demand.exact!();
+      tokens = nonNegative(estimate.tokens);
+      costUsd = nonNegative(estimate.costUsd);
+      loose = false;
+      if (!fits(state, limits, tokens, costUsd, now)) return limitRejection(state, keyName, limits, tokens, costUsd, now);
     }
-    if (rpd != null && state.day!.requests >= rpd) fits = false;
-    if (tpm != null) {
-      state.tokens ??= new TokenWindow();
-      if (tokens > tpm || state.tokens.used(now) + tokens > tpm) fits = false;
-    }
-    const period = budgetPeriod(limits);
-    if (period !== undefined) {
-      const ledger = state.ledger(period)!;
-      if (budgetTokens != null && ledger.tokens + ledger.reservedTokens + tokens > budgetTokens) fits = false;
-      if (budgetUsd != null && exceedsUsd(ledger.costUsd + ledger.reservedUsd + costUsd, budgetUsd)) fits = false;
-    }
-    if (!fits) return limitRejection(state, keyName, limits, tokens, costUsd, now);
 
+    const { rpm, tpm } = limits;
     if (rpm != null) state.requests!.push(now, rpm);
     const seq = tpm != null ? state.tokens!.push(now, tokens) : -1;
     // Every ledger the key has keeps counting, not only the ones today's limits read.
     state.day?.reserve(tokens, costUsd);
     state.month?.reserve(tokens, costUsd);
     state.total?.reserve(tokens, costUsd);
-    return new TrackedReservation(this.states, state, seq, tokens, costUsd);
+    return new TrackedReservation(this.states, state, seq, tokens, costUsd, this.headersAt(state, limits, now), loose ? demand : undefined);
+  }
+
+  private headersAt(state: KeyState | undefined, limits: KeyLimits, now: number): Readonly<Record<string, string>> {
+    const { rpm, tpm } = limits;
+    if (rpm == null && tpm == null) return NO_HEADERS;
+    const headers: Record<string, string> = {};
+    if (rpm != null) {
+      const window = state?.requests;
+      setRequestHeaders(headers, rpm, rpm - (window?.count(now) ?? 0), window?.msUntilEmpty(now) ?? 0);
+    }
+    if (tpm != null) {
+      const window = state?.tokens;
+      setTokenHeaders(headers, tpm, tpm - (window?.used(now) ?? 0), window?.msUntilEmpty(now) ?? 0);
+    }
+    return headers;
   }
 
   /** Loads the baselines `limits` needs for the period containing `now`, then drains the queue. */
@@ -144,7 +150,15 @@ export class LimitTracker implements LimitStore {
     state.waiting = undefined;
     if (state.forgotten) {
       // forget() ran during the load: start over against whatever state the key has now.
-      for (const waiter of waiting) this.admit(state.keyId, waiter.keyName, waiter.limits, waiter.estimate).then(waiter.resolve, waiter.reject);
+      for (const waiter of waiting) {
+        try {
+          const admitted = this.admit(state.keyId, waiter.keyName, waiter.limits, waiter.demand);
+          if (admitted instanceof Promise) admitted.then(waiter.resolve, waiter.reject);
+          else waiter.resolve(admitted);
+        } catch (error) {
+          waiter.reject(error);
+        }
+      }
       return;
     }
     for (let i = 0; i < waiting.length; i += 1) {
@@ -156,60 +170,33 @@ export class LimitTracker implements LimitStore {
         this.load(state, waiter.limits, now);
         return;
       }
-      const decision = this.decide(state, waiter.keyName, waiter.limits, waiter.estimate, now);
+      const decision = this.decide(state, waiter.keyName, waiter.limits, waiter.demand, now);
       if (decision instanceof GatewayError) waiter.reject(decision);
       else waiter.resolve(decision);
     }
   }
 }
 
-class TrackedReservation implements Reservation {
-  private done = false;
-  private readonly day: Ledger | undefined;
-  private readonly month: Ledger | undefined;
-  private readonly total: Ledger | undefined;
-
-  constructor(
-    private readonly states: ReadonlyMap<string, KeyState>,
-    private readonly state: KeyState,
-    /** The request's entry in the tpm window, -1 without tpm. */
-    private readonly seq: number,
-    private readonly tokens: number,
-    private readonly costUsd: number,
-  ) {
-    this.day = state.day;
-    this.month = state.month;
-    this.total = state.total;
+/** Whether `tokens` and `costUsd` fit every limit of the key at `now` (creating its windows on first use). */
+function fits(state: KeyState, limits: KeyLimits, tokens: number, costUsd: number, now: number): boolean {
+  const { rpm, rpd, tpm, budgetTokens, budgetUsd } = limits;
+  let fit = true;
+  if (rpm != null) {
+    state.requests ??= new RequestWindow(rpm);
+    if (state.requests.count(now) >= rpm) fit = false;
   }
-
-  settle(actual: { tokens: number; costUsd: number }): void {
-    if (this.done) return;
-    this.done = true;
-    const tokens = nonNegative(actual.tokens);
-    const costUsd = nonNegative(actual.costUsd);
-    if (this.seq >= 0) this.state.tokens!.adjust(this.seq, tokens);
-    this.release();
-    // Spend lands in the key's current ledgers, the period the request ends in, as the usage
-    // database dates it. After forget() it goes to the key's new state, whose baseline was read
-    // while this request was still running.
-    const target = this.state.forgotten ? this.states.get(this.state.keyId) : this.state;
-    target?.day?.record(tokens, costUsd);
-    target?.month?.record(tokens, costUsd);
-    target?.total?.record(tokens, costUsd);
+  if (rpd != null && state.day!.requests >= rpd) fit = false;
+  if (tpm != null) {
+    state.tokens ??= new TokenWindow();
+    if (tokens > tpm || state.tokens.used(now) + tokens > tpm) fit = false;
   }
-
-  refund(): void {
-    if (this.done) return;
-    this.done = true;
-    if (this.seq >= 0) this.state.tokens!.adjust(this.seq, 0);
-    this.release();
+  const period = budgetPeriod(limits);
+  if (period !== undefined) {
+    const ledger = state.ledger(period)!;
+    if (budgetTokens != null && ledger.tokens + ledger.reservedTokens + tokens > budgetTokens) fit = false;
+    if (budgetUsd != null && exceedsUsd(ledger.costUsd + ledger.reservedUsd + costUsd, budgetUsd)) fit = false;
   }
-
-  private release(): void {
-    this.day?.release(this.tokens, this.costUsd);
-    this.month?.release(this.tokens, this.costUsd);
-    this.total?.release(this.tokens, this.costUsd);
-  }
+  return fit;
 }
 
 /** Whether deciding `limits` needs a baseline the state does not have for the period containing `now`. */

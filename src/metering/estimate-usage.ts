@@ -1,12 +1,11 @@
-import type { EndpointKind } from '../policy/endpoints.js';
 import type { Usage } from '../streaming/usage.js';
-import { estimateCompletionTokens, estimatePromptTokens } from './token-estimate.js';
+import { estimateCompletionTokens, estimatePromptTokens, type EstimateEndpoint } from './token-estimate.js';
 
 /**
  * Usage for a request whose upstream never reported it (a stream cut by the client or the
  * upstream): the prompt estimated from the request, the completion from the text seen so far.
  */
-export function estimateUsage(kind: EndpointKind, body: unknown, model: string | undefined, textSeen: string): Usage {
+export function estimateUsage(kind: EstimateEndpoint, body: unknown, model: string | undefined, textSeen: string): Usage {
   const name = model ?? '';
   const promptTokens = kind === 'other' ? 0 : estimatePromptTokens(kind, body, name);
   const completionTokens = textSeen === '' ? 0 : estimateCompletionTokens(textSeen, name);
@@ -24,7 +23,7 @@ export function requestedMaxTokens(body: unknown): number {
 }
 
 /** The most a request sent upstream can cost when its answer never came: its prompt plus its max_tokens. */
-export function abortedEstimate(kind: EndpointKind, body: unknown, model: string | undefined): Usage {
+export function abortedEstimate(kind: EstimateEndpoint, body: unknown, model: string | undefined): Usage {
   const promptTokens = estimatePromptTokens(kind, body, model ?? '');
   const completionTokens = requestedMaxTokens(body);
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: 0, reasoningTokens: 0 };

@@ -172,8 +172,16 @@ function countInPieces(api: Encoder, text: string): number {
   return total + api.countTokens(start === 0 ? text : text.slice(start), ORDINARY_TEXT);
 }
 
+/**
+ * What the walk over a request body adds up for each string it counts. Two implementations share the one walk, so
+ * the byte bound and the estimate count exactly the same strings with exactly the same framing constants.
+ */
+interface Counter {
+  text(value: string): number;
+}
+
 /** Counts the strings of one request against one tokenization budget. */
-class TextCounter {
+class TextCounter implements Counter {
   private readonly encoding: EncodingName;
   private remaining = MAX_TOKENIZED_BYTES;
 
@@ -191,11 +199,21 @@ class TextCounter {
   }
 }
 
+/**
+ * Counts UTF-8 bytes: never less than TextCounter for the same string. gpt-tokenizer splits text into non-empty
+ * pre-tokens and encodes each as one vocabulary entry or by byte-pair merging, which starts from one part per byte
+ * and only joins parts; every cl100k and o200k entry is at least one byte (and a special token, were one allowed in
+ * ordinary text, is longer). So N bytes encode to at most N tokens; the pieces countInPieces cuts never split a
+ * character, so their bytes add up to N; and the size-based fallback is ceil(N / 4) <= N.
+ * test/unit/metering/prompt-byte-bound.test.ts checks both vocabularies and random text.
+ */
+const BYTES: Counter = Object.freeze({ text: (value: string): number => (value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8')) });
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function stringTokens(counter: TextCounter, value: unknown): number {
+function stringTokens(counter: Counter, value: unknown): number {
   return typeof value === 'string' ? counter.text(value) : 0;
 }
 
@@ -209,7 +227,7 @@ function jsonText(value: unknown): string {
 }
 
 /** `content` given as parts: text counts, images a flat IMAGE_PART_TOKENS, audio and files nothing. */
-function contentTokens(counter: TextCounter, content: unknown): number {
+function contentTokens(counter: Counter, content: unknown): number {
   if (typeof content === 'string') return counter.text(content);
   if (!Array.isArray(content)) return 0;
   let total = 0;
@@ -224,16 +242,19 @@ function contentTokens(counter: TextCounter, content: unknown): number {
 }
 
 /** `{ name, arguments }` of a tool call or a legacy function call. */
-function functionCallTokens(counter: TextCounter, call: unknown): number {
+function functionCallTokens(counter: Counter, call: unknown): number {
   if (!isRecord(call)) return 0;
   return stringTokens(counter, call.name) + stringTokens(counter, call.arguments);
 }
 
 /** Cookbook rule: 3 per message, every string value, 1 more for a name. */
-function chatMessageTokens(counter: TextCounter, message: unknown): number {
+function chatMessageTokens(counter: Counter, message: unknown): number {
   if (!isRecord(message)) return 0;
   let total = TOKENS_PER_MESSAGE;
-  for (const [key, value] of Object.entries(message)) {
+  // The own enumerable keys in order, as Object.entries has them, without an array per message.
+  for (const key in message) {
+    if (!Object.hasOwn(message, key)) continue;
+    const value = message[key];
     if (typeof value === 'string') {
       total += counter.text(value);
       if (key === 'name') total += TOKENS_PER_NAME;
@@ -248,7 +269,7 @@ function chatMessageTokens(counter: TextCounter, message: unknown): number {
   return total;
 }
 
-function chatMessagesTokens(counter: TextCounter, messages: unknown): number {
+function chatMessagesTokens(counter: Counter, messages: unknown): number {
   if (!Array.isArray(messages)) return 0;
   let total = REPLY_PRIMER_TOKENS;
   for (const message of messages) total += chatMessageTokens(counter, message);
@@ -260,7 +281,7 @@ function chatMessagesTokens(counter: TextCounter, messages: unknown): number {
  * exact rule depends on how OpenAI renders the schema, which changes). Takes chat tools (`{ function: {...} }`),
  * Responses tools and legacy `functions` (flat); built-in tools such as web_search have no name and count nothing.
  */
-function toolDefinitionsTokens(counter: TextCounter, tools: unknown): number {
+function toolDefinitionsTokens(counter: Counter, tools: unknown): number {
   if (!Array.isArray(tools)) return 0;
   let total = 0;
   for (const tool of tools) {
@@ -273,7 +294,7 @@ function toolDefinitionsTokens(counter: TextCounter, tools: unknown): number {
 }
 
 /** A completions `prompt` or embeddings `input`: a string, strings, a token array or token arrays. */
-function textOrTokensTokens(counter: TextCounter, input: unknown): number {
+function textOrTokensTokens(counter: Counter, input: unknown): number {
   if (typeof input === 'string') return counter.text(input);
   if (!Array.isArray(input)) return 0;
   let total = 0;
@@ -286,7 +307,7 @@ function textOrTokensTokens(counter: TextCounter, input: unknown): number {
 }
 
 /** A Responses input item: a message (role and content only, not its id or status), a tool call or its output. */
-function responsesItemTokens(counter: TextCounter, item: unknown): number {
+function responsesItemTokens(counter: Counter, item: unknown): number {
   if (!isRecord(item)) return 0;
   if (typeof item.role === 'string') {
     return TOKENS_PER_MESSAGE + counter.text(item.role) + contentTokens(counter, item.content);
@@ -300,7 +321,7 @@ function responsesItemTokens(counter: TextCounter, item: unknown): number {
  * The Responses API renders `instructions` and `input` into the same chat format, so they take the chat rule:
  * instructions as a system message, a string input as a user message. Reasoning items and references count nothing.
  */
-function responsesTokens(counter: TextCounter, body: Record<string, unknown>): number {
+function responsesTokens(counter: Counter, body: Record<string, unknown>): number {
   let total = REPLY_PRIMER_TOKENS;
   if (typeof body.instructions === 'string') {
     total += chatMessageTokens(counter, { role: 'system', content: body.instructions });
@@ -322,8 +343,21 @@ export function estimateChatPromptTokens(messages: unknown, model: string): numb
 
 /** Prompt tokens of a request body; 0 for endpoints whose bodies we do not read. */
 export function estimatePromptTokens(endpoint: EstimateEndpoint, body: unknown, model: string): number {
+  return promptTokens(new TextCounter(model), endpoint, body);
+}
+
+/**
+ * An upper bound of `estimatePromptTokens(endpoint, body, model)` for every model, without tokenizing: the same walk
+ * with each string counted as its UTF-8 bytes (a token covers at least one byte), plus the same per-message,
+ * per-name, reply-primer and per-image tokens. Costs a scan of the strings, about a hundredth of tokenizing them,
+ * and never loads an encoding.
+ */
+export function promptByteBound(endpoint: EstimateEndpoint, body: unknown): number {
+  return promptTokens(BYTES, endpoint, body);
+}
+
+function promptTokens(counter: Counter, endpoint: EstimateEndpoint, body: unknown): number {
   if (!isRecord(body)) return 0;
-  const counter = new TextCounter(model);
   switch (endpoint) {
     case 'chat':
       return (

@@ -1,3 +1,4 @@
+import type { RecordedErrorCode } from '../errors/index.js';
 import type { Usage } from '../streaming/usage.js';
 
 /** Whether token counts came from the upstream, were estimated by us (a stream cut early), or are unknown. */
@@ -22,7 +23,7 @@ export interface UsageEvent {
   latencyMs: number;
   ttfbMs: number | undefined;
   aborted: boolean;
-  errorCode: string | undefined;
+  errorCode: RecordedErrorCode | undefined;
 }
 
 /** Where finished requests go. `record` must never block or throw on the request path. */

@@ -100,8 +100,10 @@ export class UsageWriter implements Meter {
     }
     this.queue = [];
     this.lastUsed = new Map();
+    let stored = false;
     try {
       if (batch.length > 0) await this.usage.insertBatch(batch);
+      stored = true;
       if (touched.size > 0) await this.keys.touchLastUsed([...touched].map(([id, at]) => ({ id, at })));
       if (this.health.markUp()) this.options.logger.warn('usage database is reachable again');
       if (this.dropped > 0) {
@@ -109,8 +111,9 @@ export class UsageWriter implements Meter {
         this.dropped = 0;
       }
     } catch (error) {
-      // Keep the records (oldest first) for the next attempt.
-      this.queue = batch.concat(this.queue);
+      // Keep what was not written (oldest first) for the next attempt. A batch already stored
+      // (only the last-used times failed) is not queued again: it would be counted twice.
+      if (!stored) this.queue = batch.concat(this.queue);
       for (const [id, at] of touched) if (!this.lastUsed.has(id)) this.lastUsed.set(id, at);
       if (this.health.markDown(error)) this.options.logger.error({ err: (error as Error).message }, 'usage database write failed; requests fail closed until it recovers');
     }

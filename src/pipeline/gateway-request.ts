@@ -1,5 +1,5 @@
 import type { Caller } from '../auth/authenticator.js';
-import type { ErrorFormat } from '../errors/index.js';
+import type { ErrorFormat, RecordedErrorCode } from '../errors/index.js';
 import type { EndpointKind } from '../policy/endpoints.js';
 import type { Ticket } from '../policy/admission.js';
 import type { Usage } from '../streaming/usage.js';
@@ -20,7 +20,7 @@ export interface Relayed {
   textSeen: (() => string) | undefined;
   /** performance.now() of the first body byte written to the client. */
   firstByteAt: number | undefined;
-  errorCode: string | undefined;
+  errorCode: RecordedErrorCode | undefined;
 }
 
 /**
@@ -53,7 +53,7 @@ export class GatewayRequest {
   charge: { usage: Usage; costUsd: number | null } | undefined = undefined;
   /** The client left before the answer was complete. */
   aborted = false;
-  errorCode: string | undefined = undefined;
+  errorCode: RecordedErrorCode | undefined = undefined;
   /** The real status of an error answered in the seed's envelope (sent with HTTP 200). */
   errorStatus: number | undefined = undefined;
   /** A pipeline route owns this request's end (its one exit finishes it). */

@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller } from '../auth/authenticator.js';
-import { sendError, toGatewayError, type ErrorFormat, type GatewayError } from '../errors/index.js';
+import { sendError, sseErrorFrame, toGatewayError, type ErrorFormat, type GatewayError } from '../errors/index.js';
 import type { Estimate } from '../limits/index.js';
-import { sseErrorEvent } from '../streaming/sse-usage-tap.js';
 import type { PoolRequest, PoolResponse } from '../upstream/pool.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import type { RuntimeParts } from '../runtime.js';
@@ -25,8 +24,11 @@ export interface RouteAdapter<P extends Prepared> {
   /** How errors are rendered before any byte of the answer is sent. */
   readonly format: ErrorFormat;
   prepare(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, caller: Caller): Promise<P>;
-  /** The tokens and USD the request may use, for keys with token limits or budgets. */
-  estimate(request: FastifyRequest, parts: RuntimeParts, prepared: P): Estimate;
+  /**
+   * A charge the route computed itself (a batch's lines); undefined lets admission bound the
+   * prompt in `ctx.body` (its bytes, tokenized only near the key's headroom).
+   */
+  charge?(prepared: P): Estimate | undefined;
   /** Sends upstream and renders the answer; returns the status to record. */
   exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: P): Promise<number>;
   /** The request was refused after `prepare`: release what it holds (a streamed upload). */
@@ -46,7 +48,9 @@ export async function runPipeline<P extends Prepared>(request: FastifyRequest, r
     const caller = await authenticateRequest(request, reply, parts.auth);
     const prepared = await route.prepare(request, reply, parts, caller);
     try {
-      ctx.admitted(await parts.admission.admit(caller, prepared.admitModel, () => route.estimate(request, parts, prepared)));
+      const charge = route.charge?.(prepared);
+      const ticket = charge === undefined ? parts.admission.admitPrompt(caller, prepared.admitModel, ctx.kind, ctx.body) : parts.admission.admit(caller, prepared.admitModel, () => charge);
+      ctx.admitted(ticket instanceof Promise ? await ticket : ticket);
     } catch (error) {
       route.discard(request, prepared);
       throw error;
@@ -67,7 +71,7 @@ function renderFailure(request: FastifyRequest, reply: FastifyReply, error: unkn
   const client = reply.raw;
   if (client.headersSent) {
     // An answer already began (an event stream committed early): it can only end with an error event.
-    if (!client.writableEnded) client.end(format === 'envelope' ? `event: error\ndata: ${JSON.stringify({ code: failure.status, data: null, msg: failure.message })}\n\n` : sseErrorEvent({ message: failure.message, type: failure.type, code: failure.code }));
+    if (!client.writableEnded) client.end(sseErrorFrame(format, failure));
     return failure.status;
   }
   ctx.errorStatus = failure.status;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ChatDefaults } from '../config/index.js';
+import type { PersonaMode } from '../domain/key-settings.js';
 import { isCompletionOnlyModel, isReasoningModel } from './model-rules.js';
-import { applyPersona, type ChatMessage, type PersonaMode } from './persona.js';
+import { applyPersona, type ChatMessage } from './persona.js';
 
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
 

@@ -1,4 +1,4 @@
-export type PersonaMode = 'prepend' | 'replace' | 'off';
+import type { PersonaMode } from '../domain/key-settings.js';
 
 export interface ChatMessage {
   role: string;

@@ -1,8 +1,8 @@
 import type { ChatDefaults } from '../config/index.js';
-import type { KeyDefaults } from '../storage/keys-repository.js';
+import type { KeyDefaults, PersonaMode } from '../domain/key-settings.js';
 import type { EndpointKind } from './endpoints.js';
 import { isReasoningModel, resolveAlias } from './model-rules.js';
-import { applyPersona, type ChatMessage, type PersonaMode } from './persona.js';
+import { applyPersona, type ChatMessage } from './persona.js';
 
 /** What an app key adds to its requests (its owner's persona, defaults and ceiling). */
 export interface KeyPolicy {

@@ -38,19 +38,27 @@ const usageQuery = z
   })
   .strict();
 
-function storageFailure(error: unknown, name: string): GatewayError {
-  if (error instanceof StorageError) {
-    if (error.code === 'conflict') return new GatewayError('conflict', `A key named "${name}" already exists.`);
-    if (error.code === 'not_found') return new GatewayError('not_found', `No key named "${name}".`);
-    return new GatewayError('storage_unavailable', 'The key database is unavailable.', { cause: error });
-  }
-  return error instanceof GatewayError ? error : new GatewayError('internal_error', 'Internal error.', { cause: error });
+/** A repository failure as a catalogue error; `name` is the key the call was about, if any. */
+function storageFailure(error: StorageError, name: string | undefined): GatewayError {
+  if (error.code === 'conflict' && name !== undefined) return new GatewayError('conflict', `A key named "${name}" already exists.`);
+  if (error.code === 'not_found' && name !== undefined) return new GatewayError('not_found', `No key named "${name}".`);
+  return new GatewayError('storage_unavailable', 'The key database is unavailable.', { cause: error });
+}
+
+/**
+ * Waits for a repository call, turning a StorageError into a catalogue error. Anything else is a
+ * bug, left to the server's error handler (logged, answered `internal_error`).
+ */
+function stored<T>(work: Promise<T>, name?: string): Promise<T> {
+  return work.catch((error: unknown) => {
+    throw error instanceof StorageError ? storageFailure(error, name) : error;
+  });
 }
 
 /**
  * The admin API under /admin/: JSON in and out, guarded by `admin_token`, served on its own
  * listener (loopback unless `admin_host` says otherwise). Secrets are shown once, at creation
- * and rotation; hashes never.
+ * and rotation; hashes never. Errors are GatewayErrors, rendered like /v1's (OpenAI's shape).
  */
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const token = new AccessTokens([deps.token]);
@@ -62,9 +70,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   });
 
   async function existing(name: string): Promise<AppKeyRow> {
-    const row = await deps.keys.getByName(name).catch((error: unknown) => {
-      throw storageFailure(error, name);
-    });
+    const row = await stored(deps.keys.getByName(name), name);
     if (!row) throw new GatewayError('not_found', `No key named "${name}".`);
     return row;
   }
@@ -81,15 +87,13 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     await deps.keysChanged();
   };
 
-  app.get('/admin/keys', async () => ({ data: (await deps.keys.list()).map(publicKey) }));
+  app.get('/admin/keys', async () => ({ data: (await stored(deps.keys.list())).map(publicKey) }));
 
   app.post('/admin/keys', async (request, reply) => {
     const body = validateBody(createBody, request.body);
     const { name, ...attributes } = body;
     const secret = generateKeySecret();
-    const row = await deps.keys.create({ ...attributesToSettings(attributes), name, keyHash: hashKeySecret(secret), keyPrefix: keyPrefix(secret), source: 'admin' }).catch((error: unknown) => {
-      throw storageFailure(error, name);
-    });
+    const row = await stored(deps.keys.create({ ...attributesToSettings(attributes), name, keyHash: hashKeySecret(secret), keyPrefix: keyPrefix(secret), source: 'admin' }), name);
     await changed(row);
     return reply.code(201).send({ ...publicKey(row), key: secret });
   });
@@ -100,9 +104,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     const attributes = validateBody(keyAttributesSchema, request.body);
     const name = request.params.name;
     await managedHere(name);
-    const row = await deps.keys.update(name, attributesToSettings(attributes)).catch((error: unknown) => {
-      throw storageFailure(error, name);
-    });
+    const row = await stored(deps.keys.update(name, attributesToSettings(attributes)), name);
     await changed(row);
     return publicKey(row);
   });
@@ -111,7 +113,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     app.post<{ Params: { name: string } }>(`/admin/keys/:name/${action}`, async (request) => {
       const name = request.params.name;
       await managedHere(name);
-      const row = await deps.keys.update(name, { enabled });
+      const row = await stored(deps.keys.update(name, { enabled }), name);
       await changed(row);
       return publicKey(row);
     });
@@ -121,7 +123,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     const name = request.params.name;
     await managedHere(name);
     const secret = generateKeySecret();
-    const row = await deps.keys.replaceSecret(name, hashKeySecret(secret), keyPrefix(secret));
+    const row = await stored(deps.keys.replaceSecret(name, hashKeySecret(secret), keyPrefix(secret)), name);
     await changed(row);
     return { ...publicKey(row), key: secret };
   });
@@ -129,20 +131,20 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.delete<{ Params: { name: string } }>('/admin/keys/:name', async (request, reply) => {
     const name = request.params.name;
     const row = await managedHere(name);
-    await deps.keys.delete(name);
+    await stored(deps.keys.delete(name), name);
     await changed(row);
     return reply.code(204).send();
   });
 
   app.get('/admin/usage', async (request: FastifyRequest) => {
     const query = validateBody(usageQuery, request.query);
-    const rows = await deps.usage.report({ keyName: query.key, since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined, by: query.by ?? 'key' });
+    const rows = await stored(deps.usage.report({ keyName: query.key, since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined, by: query.by ?? 'key' }));
     return { data: rows };
   });
 
   app.get('/admin/status', async () => deps.status());
 
-  app.post('/admin/reload', async (_request, reply) => {
+  app.post('/admin/reload', async () => {
     if (!deps.reload) throw new GatewayError('not_found', 'Reload is not available for this gateway.');
     let result: { ok: boolean; error?: string; needsRestart: string[] };
     try {
@@ -151,7 +153,8 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
       // A bad new config (ConfigError) is refused; the old configuration keeps serving.
       result = { ok: false, error: (error as Error).message, needsRestart: [] };
     }
-    return reply.code(result.ok ? 200 : 400).send({ ok: result.ok, error: result.error ?? null, needs_restart: result.needsRestart });
+    if (!result.ok) throw new GatewayError('reload_refused', `Reload refused, the previous configuration keeps serving: ${result.error ?? 'no reason given'}`);
+    return { ok: true, needs_restart: result.needsRestart };
   });
 
 }

@@ -7,11 +7,11 @@ import { hijackForStream, SSE_HEADERS, writeChunk } from '../http/sse-response.j
 import { validateBody } from '../http/validate.js';
 import type { RequestFinisher } from '../pipeline/finish.js';
 import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
-import type { Estimate } from '../limits/index.js';
-import { estimatePromptTokens } from '../metering/token-estimate.js';
 import { apiChatBody, buildUpstreamChat, type PersonaSetting, type UpstreamChatRequest } from '../policy/api-chat-request.js';
 import { resolveAlias } from '../policy/model-rules.js';
-import { SseDecoder, type SseEvent } from '../streaming/sse-decoder.js';
+import type { SseEvent } from '../streaming/sse-decoder.js';
+import { SseUsageTap } from '../streaming/sse-usage-tap.js';
+import { redactSecrets } from '../upstream/redact.js';
 import { usageFromObject } from '../streaming/usage.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import type { ActiveStreams } from '../http/active-streams.js';
@@ -89,14 +89,6 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     return { admitModel: model, outgoing, stream: body.stream === true };
   }
 
-  function estimate(request: FastifyRequest, parts: RuntimeParts, prepared: ApiChatPrepared): Estimate {
-    const { outgoing } = prepared;
-    const model = outgoing.model;
-    const prompt = estimatePromptTokens(request.ctx.kind, outgoing.body, model);
-    const completion = (outgoing.body.max_tokens ?? outgoing.body.max_completion_tokens) as number;
-    return { tokens: prompt + completion, costUsd: parts.prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
-  }
-
   async function exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: ApiChatPrepared): Promise<number> {
     const ctx = request.ctx;
     const { config, upstreams } = parts;
@@ -142,54 +134,56 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     return 200;
   }
 
-  const route: RouteAdapter<ApiChatPrepared> = { format: 'envelope', prepare, estimate, exchange, discard: () => undefined };
+  const route: RouteAdapter<ApiChatPrepared> = { format: 'envelope', prepare, exchange, discard: () => undefined };
   const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => runPipeline(request, reply, runtime.current, route, finish);
 
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
   async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<number> {
     const ctx = request.ctx;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
-    const decoder = new SseDecoder();
     let text = '';
     ctx.textSeen = () => text;
     let failure: GatewayError | undefined;
-    let sawDone = false;
+    // The tap finds [DONE], the usage and error events, as on /v1; this route turns the deltas into envelope events.
+    const events: SseEvent[] = [];
+    const tap = new SseUsageTap({ dropUsageEvent: false, onEvent: (event) => events.push(event) });
     const unregister = streams.add((error) => answer.response.body.destroy(error));
-    try {
-      const batches = async function* (): AsyncGenerator<SseEvent[]> {
-        for await (const chunk of answer.response.body) yield decoder.push(chunk as Buffer);
-        yield decoder.end();
-      };
-      for await (const events of batches()) {
-        for (const event of events) {
-          if (event.data === '[DONE]') {
-            sawDone = true;
-            continue;
-          }
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(event.data);
-          } catch {
-            continue;
-          }
-          if ((parsed as { error?: unknown }).error) {
-            failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" failed mid-stream: ${upstreamErrorMessage(502, event.data, secrets)}`);
-            break;
-          }
-          ctx.usage = usageFromObject(parsed) ?? ctx.usage;
-          const delta = deltaText(kind, parsed);
-          if (delta === '') continue;
-          text += delta;
-          ctx.firstByteAt ??= performance.now();
-          await writeChunk(client, `data: ${JSON.stringify({ delta })}\n\n`);
+    const render = async (): Promise<void> => {
+      for (const event of events) {
+        if (event.data === '[DONE]') continue;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(event.data);
+        } catch {
+          continue;
         }
-        if (failure) break;
+        const delta = deltaText(kind, parsed);
+        if (delta === '') continue;
+        text += delta;
+        ctx.firstByteAt ??= performance.now();
+        await writeChunk(client, `data: ${JSON.stringify({ delta })}\n\n`);
       }
+      events.length = 0;
+    };
+    try {
+      for await (const chunk of answer.response.body) {
+        tap.push(chunk as Buffer);
+        // The deltas before an error event still reach the client (an error event has none).
+        await render();
+        if (tap.upstreamError) break;
+      }
+      if (!tap.upstreamError) {
+        tap.end();
+        await render();
+      }
+      const upstreamError = tap.upstreamError;
+      if (upstreamError) failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" failed mid-stream: ${redactSecrets(upstreamError.message, secrets)}`);
       // A clean close before [DONE] is a cut answer, not a short one.
-      if (!failure && !sawDone) failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" ended the stream before it was complete.`);
+      else if (!tap.sawDone) failure = new GatewayError('upstream_error', `Upstream "${answer.upstream}" ended the stream before it was complete.`);
     } catch (error) {
       failure = upstreamFailure(error, answer.upstream, timeouts);
     }
+    ctx.usage = tap.usage;
     unregister();
     if (client.destroyed) {
       ctx.aborted = true;

@@ -5,27 +5,24 @@ import type { Dispatcher } from 'undici';
 import type { AppKey } from '../auth/app-key.js';
 import type { Caller } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
-import { GatewayError } from '../errors/index.js';
+import { GatewayError, sseErrorEvent, upstreamStatusCode } from '../errors/index.js';
 import { canonicalPath } from '../http/canonical-path.js';
 import { tooLarge } from '../http/read-body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-headers.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
-import { requestedMaxTokens } from '../metering/estimate-usage.js';
-import { estimatePromptTokens } from '../metering/token-estimate.js';
 import { objectsInAnswer } from '../ownership/answers.js';
 import { ownerIdOf, type Ownership, type OwnedObject } from '../ownership/ownership.js';
 import { objectReferences, type Reference } from '../ownership/references.js';
 import { checkBatchInput } from '../policy/batch-input.js';
 import { classify, type Endpoint, type ObjectKind } from '../policy/endpoints.js';
 import { relayBody } from '../streaming/relay-response.js';
-import { SSE_KEEPALIVE, sseErrorEvent } from '../streaming/sse-usage-tap.js';
+import { SSE_KEEPALIVE } from '../streaming/sse-usage-tap.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { redactSecrets } from '../upstream/redact.js';
 import { peekBody } from '../upstream/replay-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import type { ActiveStreams } from '../http/active-streams.js';
-import type { Estimate } from '../limits/index.js';
 import type { RequestFinisher } from '../pipeline/finish.js';
 import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
@@ -243,15 +240,6 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     }
   }
 
-  function estimate(request: FastifyRequest, parts: RuntimeParts, prepared: V1Prepared): Estimate {
-    if (prepared.batch !== undefined) return { tokens: prepared.batch.tokens, costUsd: prepared.batch.costUsd };
-    const ctx = request.ctx;
-    const model = ctx.model ?? '';
-    const prompt = estimatePromptTokens(ctx.kind, ctx.body, model);
-    const completion = requestedMaxTokens(ctx.body);
-    return { tokens: prompt + completion, costUsd: parts.prices.cost(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }) ?? 0 };
-  }
-
   /** Sends the request and relays the answer as it comes: bytes through, usage read on the way. */
   async function exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: V1Prepared): Promise<number> {
     if (prepared.models) return listModels(request, reply, parts);
@@ -362,7 +350,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const unregister = streams.add((error) => body.destroy(error));
     const outcome = await relayBody(client, body, isSse, { meter: ctx.kind !== 'other' && status < 400, dropUsageEvent: outgoing.usageInjected, expectDone: ctx.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets(), onObjectId }, () => ctx.clientLeft());
     unregister();
-    ctx.relayed({ usage: outcome.usage, textSeen: outcome.textSeen, firstByteAt: outcome.firstByteAt, errorCode: outcome.error?.code ?? (status >= 400 ? `upstream_${status}` : undefined) });
+    ctx.relayed({ usage: outcome.usage, textSeen: outcome.textSeen, firstByteAt: outcome.firstByteAt, errorCode: outcome.error?.code ?? (status >= 400 ? upstreamStatusCode(status) : undefined) });
     if (outcome.aborted) {
       ctx.aborted = true;
       return 499;
@@ -381,7 +369,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
   const route: RouteAdapter<V1Prepared> = {
     format: 'openai',
     prepare,
-    estimate,
+    charge: (prepared) => prepared.batch && { tokens: prepared.batch.tokens, costUsd: prepared.batch.costUsd },
     exchange,
     discard: (request, prepared) => discardBody(request.raw, prepared.body.body),
   };
@@ -448,6 +436,6 @@ class EarlyStream {
 
   fail(error: GatewayError): void {
     this.cancel();
-    this.reply.raw.end(sseErrorEvent({ message: error.message, type: error.type, code: error.code }));
+    this.reply.raw.end(sseErrorEvent(error));
   }
 }

@@ -9,14 +9,34 @@ import { StorageError } from './storage-error.js';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
-export interface Database {
+interface DatabaseClient {
   db: Kysely<Schema>;
-  kind: DatabaseKind;
   /** Idempotent; waits for in-flight queries on PostgreSQL. */
   close(): Promise<void>;
   /** Resolves when the database answers a trivial query; rejects with StorageError 'unavailable'. */
   ping(): Promise<void>;
 }
+
+/**
+ * The raw driver handles are there for the few hot statements that skip Kysely's query building
+ * (the usage insert); everything else goes through `db`.
+ */
+export interface SqliteDatabase extends DatabaseClient {
+  kind: 'sqlite';
+  /**
+   * The single connection Kysely runs on. Use it only inside `db.connection().execute(…)`, which
+   * holds Kysely's connection lock, so a statement never lands inside a transaction Kysely has open.
+   */
+  sqlite: BetterSqlite3.Database;
+}
+
+export interface PostgresDatabase extends DatabaseClient {
+  kind: 'postgres';
+  /** The pool Kysely uses; `pool.query` takes and returns a connection per call. */
+  pool: pg.Pool;
+}
+
+export type Database = SqliteDatabase | PostgresDatabase;
 
 /** How long a PostgreSQL connection attempt may take before the pool gives up. */
 const PG_CONNECT_TIMEOUT_MS = 5_000;
@@ -103,7 +123,7 @@ function openSqlite(path: string): Database {
     throw new StorageError('open_failed', `cannot open SQLite database ${path}: ${reasonOf(error)}`, { cause: error });
   }
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return wrap(db, 'sqlite');
+  return { ...client(db), kind: 'sqlite', sqlite };
 }
 
 async function openPostgres(url: string): Promise<Database> {
@@ -120,7 +140,7 @@ async function openPostgres(url: string): Promise<Database> {
   // An idle client dropped by the server (restart, failover) emits 'error' on the pool; unhandled,
   // that would crash the process. The pool discards the client and the next query reconnects.
   pool.on('error', () => undefined);
-  const database = wrap(new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+  const database: PostgresDatabase = { ...client(new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) })), kind: 'postgres', pool };
   try {
     await sql`select 1`.execute(database.db);
   } catch (error) {
@@ -143,11 +163,10 @@ const typeParser = ((oid: number, format?: 'text' | 'binary') =>
     ? (value: string) => Number(value)
     : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
 
-function wrap(db: Kysely<Schema>, kind: DatabaseKind): Database {
+function client(db: Kysely<Schema>): DatabaseClient {
   let closing: Promise<void> | undefined;
   return {
     db,
-    kind,
     close() {
       closing ??= db.destroy();
       return closing;

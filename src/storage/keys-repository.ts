@@ -1,45 +1,10 @@
 import { sql } from 'kysely';
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import { newKeyId } from '../auth/key-secret.js';
+import { randomBase62 } from '../domain/base62.js';
+import type { BudgetPeriod, KeyDefaults, KeySettings, KeySource, PersonaMode } from '../domain/key-settings.js';
 import type { Database } from './database.js';
 import type { AppKeysTable } from './schema.js';
 import { StorageError, isUniqueViolation, toStorageError } from './storage-error.js';
-
-export type KeySource = 'config' | 'cli' | 'admin';
-export type BudgetPeriod = 'day' | 'month' | 'total';
-export type PersonaMode = 'prepend' | 'replace' | 'off';
-
-/** Request parameters applied when the caller omits them; names as in OpenAI's request body. */
-export interface KeyDefaults {
-  model?: string;
-  temperature?: number;
-  top_p?: number;
-  max_tokens?: number;
-  frequency_penalty?: number;
-  presence_penalty?: number;
-}
-
-/** Everything about a key that can change without rotating it. `null` means "not set". */
-export interface KeySettings {
-  enabled: boolean;
-  expiresAt: Date | null;
-  /** Glob patterns of models the key may use; null allows every model. */
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  rpd: number | null;
-  budgetTokens: number | null;
-  budgetUsd: number | null;
-  budgetPeriod: BudgetPeriod | null;
-  botDesc: string | null;
-  personaMode: PersonaMode | null;
-  defaults: KeyDefaults | null;
-  maxTokensCeiling: number | null;
-  allowOrigin: string[] | null;
-  /** Endpoint grants ("POST /v1/fine_tuning/jobs") beyond the defaults, at the owner's risk; null grants none. */
-  endpoints: string[] | null;
-  metadata: Record<string, unknown> | null;
-}
 
 export interface AppKeyRow extends KeySettings {
   id: string;
@@ -72,6 +37,15 @@ export interface ConfigKeyEntry extends Partial<KeySettings> {
   name: string;
   keyHash: string;
   keyPrefix: string;
+}
+
+const ID_BYTES = 12;
+/** ceil(96 / log2(62)) = 17. */
+const ID_DIGITS = 17;
+
+/** A database id for a key, e.g. `key_4fZ0c...`; random, so ids reveal neither order nor count. */
+export function newKeyId(): string {
+  return 'key_' + randomBase62(ID_BYTES, ID_DIGITS);
 }
 
 const DEFAULT_SETTINGS: Readonly<KeySettings> = Object.freeze({

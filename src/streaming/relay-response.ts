@@ -18,7 +18,11 @@ export interface RelayOptions {
   failure: (error: unknown) => GatewayError;
   /** Called with the id of the object an event stream creates (see SseTapOptions.onObjectId). */
   onObjectId?: (id: string) => void;
-  /** Upstream keys: an event stream echoing one (a provider's mid-stream error) has it blanked out. */
+  /**
+   * Upstream keys: blanked out of an event stream's error events (a provider's mid-stream error
+   * may echo the key it was sent), even when split across chunks. Model output is not scanned;
+   * see SseTapOptions.secrets for why.
+   */
   secrets?: readonly string[];
 }
 
@@ -39,13 +43,13 @@ const TAIL_WINDOW = 64 * 1024;
 /**
  * Copies an upstream answer to the client as it arrives. Event streams go through a side tap
  * that reads usage (and, when the gateway asked for usage the client did not, removes that one
- * event); other bodies are forwarded chunk by chunk while the last 64 KiB are kept for the usage
- * scan. Backpressure: the upstream is paused while the client's socket is full.
+ * event; with upstream keys to hide, blanks them in error events — both forward whole events);
+ * other bodies are forwarded chunk by chunk while the last 64 KiB are kept for the usage scan.
+ * Backpressure: the upstream is paused while the client's socket is full.
  */
 export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData['body'], isSse: boolean, options: RelayOptions, abortUpstream: () => void): Promise<RelayOutcome> {
   return new Promise((resolve) => {
-    const tap = isSse ? new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true, onObjectId: options.onObjectId }) : undefined;
-    const secrets = isSse ? (options.secrets ?? []).filter((secret) => secret.length >= 8).map((secret) => Buffer.from(secret)) : [];
+    const tap = isSse ? new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true, onObjectId: options.onObjectId, secrets: options.secrets }) : undefined;
     const tail: Buffer[] = [];
     let tailSize = 0;
     let firstByteAt: number | undefined;
@@ -79,7 +83,7 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
     const onData = (chunk: Buffer): void => {
       if (tap) {
         const out = tap.push(chunk);
-        if (out !== undefined && out.length > 0) write(secrets.length > 0 ? withoutSecrets(out, secrets) : out);
+        if (out !== undefined && out.length > 0) write(out);
         return;
       }
       if (options.meter && !isSse) {
@@ -91,7 +95,7 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
     };
     const onEnd = (): void => {
       const rest = tap?.end();
-      if (rest !== undefined && rest.length > 0) write(secrets.length > 0 ? withoutSecrets(rest, secrets) : rest);
+      if (rest !== undefined && rest.length > 0) write(rest);
       if (tap && options.expectDone && !tap.sawDone && !tap.upstreamError) {
         // The upstream closed cleanly but before [DONE]: the answer is cut, and the client must know.
         onError(new GatewayError('upstream_error', 'The upstream ended the stream before it was complete.'));
@@ -138,28 +142,4 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
       keepalive.unref();
     }
   });
-}
-
-const REDACTED = Buffer.from('[redacted]');
-
-/**
- * The chunk with every occurrence of a secret replaced; the same buffer when there is none (the
- * usual case costs one search per key). A key split across two chunks is not caught.
- */
-function withoutSecrets(chunk: Buffer, secrets: readonly Buffer[]): Buffer {
-  let out = chunk;
-  for (const secret of secrets) {
-    let at = out.indexOf(secret);
-    if (at === -1) continue;
-    const pieces: Buffer[] = [];
-    let from = 0;
-    while (at !== -1) {
-      pieces.push(out.subarray(from, at), REDACTED);
-      from = at + secret.length;
-      at = out.indexOf(secret, from);
-    }
-    pieces.push(out.subarray(from));
-    out = Buffer.concat(pieces);
-  }
-  return out;
 }

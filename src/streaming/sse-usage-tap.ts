@@ -6,7 +6,8 @@
 // `response.completed|incomplete|failed`), https://github.com/openai/openai-openapi.
 //
 // Hot path rules: an event is JSON-parsed only when a substring check says it may carry usage,
-// an error or a Responses terminal type; forwarded bytes are never re-serialised.
+// an error or a Responses terminal type; forwarded bytes are never re-serialised, only cut
+// (the usage-only event) or blanked (upstream keys in error events).
 
 import { performance } from 'node:perf_hooks';
 import { SseDecoder } from './sse-decoder.js';
@@ -30,6 +31,24 @@ export interface SseTapOptions {
    * stream's `response.id` — read from the first event that has one (one JSON.parse per stream).
    */
   onObjectId?: (id: string) => void;
+  /**
+   * Called with every event, before the tap reads it: for a route that renders the events itself
+   * (the seed's envelope stream) and leaves [DONE], usage and error detection to the tap.
+   */
+  onEvent?: (event: SseEvent) => void;
+  /**
+   * Upstream keys to blank out of error events (a provider's error text may echo the key it was
+   * sent). With any set, the tap forwards whole events only, as in drop mode, so that a key split
+   * across chunks is still caught. Strings under 8 characters are ignored: they would blank
+   * innocent text.
+   *
+   * Only events that may be errors are scanned, not every chunk for every key. The trade-off:
+   * other events are model output, and the model never sees the key (it travels in a header), so
+   * output can only echo one that a caller put in the prompt or a tool fetched — that is relayed
+   * as generated. Not caught either: a provider that reports an error as ordinary content, and
+   * an event over maxEventBytes (forwarded uninspected).
+   */
+  secrets?: readonly string[];
 }
 
 export interface UpstreamStreamError {
@@ -51,6 +70,17 @@ const TERMINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'r
  * JSON string every `"` is escaped. A false positive only costs one JSON.parse.
  */
 const MAY_MATTER = /"(?:usage|error)"\s*:\s*[{"]|"type"\s*:\s*"error"|"response\.(?:completed|incomplete|failed)"/;
+/**
+ * An event whose text may come from an upstream error, anywhere in it (the nested
+ * `response.error` of `response.failed` included): its bytes are scanned for secrets. Tested
+ * only after MAY_MATTER matched, so ordinary deltas never pay for it.
+ */
+const ERROR_TEXT = /"error"\s*:\s*[{"]|"type"\s*:\s*"error"/;
+const MIN_SECRET_CHARS = 8;
+const REDACTED = Buffer.from('[redacted]');
+/** What the tap does with an event's bytes in whole-event mode. */
+const Verdict = { Forward: 0, Drop: 1, Redact: 2 } as const;
+type Verdict = (typeof Verdict)[keyof typeof Verdict];
 const TEXT_DELTA_EVENTS = new Set([
   'response.output_text.delta',
   'response.refusal.delta',
@@ -62,14 +92,8 @@ const TEXT_DELTA_EVENTS = new Set([
 /** Comment line clients ignore; safe to send whenever the tap is at an event boundary. */
 export const SSE_KEEPALIVE: Buffer = Buffer.from(': keep-alive\n\n');
 
-/**
- * A mid-stream error in the framing openai-node turns into an `APIError` on every version
- * (a `data:` event with a top-level `error`, no event name). The caller closes the stream after it.
- */
-export function sseErrorEvent(error: { message: string; type: string; code: string | null; param?: string | null }): Buffer {
-  const body = { error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code } };
-  return Buffer.from(`data: ${JSON.stringify(body)}\n\n`);
-}
+/** Rendered by errors/ with every other error; re-exported for the relays that still import it from here. */
+export { sseErrorEvent } from '../errors/render.js';
 
 const NULL_USAGE = Buffer.from(',"usage":null');
 
@@ -80,26 +104,34 @@ const NULL_USAGE = Buffer.from(',"usage":null');
  * pattern is never split across outputs; inside JSON strings a quote is escaped and cannot match.
  */
 function withoutNullUsage(out: Buffer | undefined): Buffer | undefined {
-  if (out === undefined) return undefined;
-  let at = out.indexOf(NULL_USAGE);
-  if (at === -1) return out;
+  return out === undefined ? undefined : replaceAll(out, NULL_USAGE, EMPTY);
+}
+
+/** `bytes` with every `needle` replaced; the same buffer when there is none. */
+function replaceAll(bytes: Buffer, needle: Buffer, replacement: Buffer): Buffer {
+  let at = bytes.indexOf(needle);
+  if (at === -1) return bytes;
   const pieces: Buffer[] = [];
   let from = 0;
   while (at !== -1) {
-    pieces.push(out.subarray(from, at));
-    from = at + NULL_USAGE.length;
-    at = out.indexOf(NULL_USAGE, from);
+    pieces.push(bytes.subarray(from, at), replacement);
+    from = at + needle.length;
+    at = bytes.indexOf(needle, from);
   }
-  pieces.push(out.subarray(from));
+  pieces.push(bytes.subarray(from));
   return Buffer.concat(pieces);
 }
 
 export class SseUsageTap {
   readonly #drop: boolean;
+  readonly #secrets: readonly Buffer[];
+  /** Forward whole events only (drop mode, or secrets to blank). */
+  readonly #whole: boolean;
   readonly #stripNullUsage: boolean;
   readonly #maxEventBytes: number | undefined;
   readonly #decoder: SseDecoder;
   #onObjectId: ((id: string) => void) | undefined;
+  readonly #onEvent: ((event: SseEvent) => void) | undefined;
 
   #usage: Usage | undefined;
   #sawDone = false;
@@ -111,20 +143,24 @@ export class SseUsageTap {
   readonly #retained: Buffer[] = [];
   #retainedBytes = 0;
 
-  // Drop mode only. Bytes received but not forwarded yet are copied into `#held` (they always
-  // end the received stream), and `#drops` lists [start, end) ranges of events to leave out.
+  // Whole-event mode only. Bytes received but not forwarded yet are copied into `#held` (they
+  // always end the received stream), and `#edits` lists [start, end, verdict] triples: events
+  // to leave out or to forward with secrets blanked.
   #received = 0;
   #held: Buffer | undefined;
   #heldLen = 0;
-  readonly #drops: number[] = [];
+  readonly #edits: number[] = [];
 
   constructor(opts: SseTapOptions) {
     this.#drop = opts.dropUsageEvent;
+    this.#secrets = (opts.secrets ?? []).filter((secret) => secret.length >= MIN_SECRET_CHARS).map((secret) => Buffer.from(secret));
+    this.#whole = this.#drop || this.#secrets.length > 0;
     this.#stripNullUsage = opts.dropUsageEvent && opts.stripNullUsage === true;
     this.#maxEventBytes = opts.maxEventBytes;
     this.#decoder = new SseDecoder({ maxEventBytes: opts.maxEventBytes });
     this.#retainLimit = opts.retainTextBytes ?? DEFAULT_RETAIN_TEXT_BYTES;
     this.#onObjectId = opts.onObjectId;
+    this.#onEvent = opts.onEvent;
   }
 
   get usage(): Usage | undefined {
@@ -151,29 +187,29 @@ export class SseUsageTap {
 
   /** True when the bytes forwarded so far end between events, so SSE_KEEPALIVE may follow. */
   get atEventBoundary(): boolean {
-    if (!this.#drop) return this.#decoder.atEventBoundary;
+    if (!this.#whole) return this.#decoder.atEventBoundary;
     return this.#received - this.#heldLen === this.#decoder.boundaryOffset;
   }
 
   push(chunk: Buffer): Buffer | undefined {
     this.#retain(chunk);
     const events = this.#decoder.push(chunk);
-    if (!this.#drop) {
+    if (!this.#whole) {
       for (const event of events) this.#inspect(event);
       return chunk;
     }
-    this.#collectDrops(events);
+    this.#collectEdits(events);
     const out = this.#release(chunk, this.#decoder.settledOffset);
     return this.#stripNullUsage ? withoutNullUsage(out) : out;
   }
 
   end(): Buffer | undefined {
     const events = this.#decoder.end();
-    if (!this.#drop) {
+    if (!this.#whole) {
       for (const event of events) this.#inspect(event);
       return undefined;
     }
-    this.#collectDrops(events);
+    this.#collectEdits(events);
     const out = this.#release(EMPTY, this.#received);
     return this.#stripNullUsage ? withoutNullUsage(out) : out;
   }
@@ -198,39 +234,47 @@ export class SseUsageTap {
     this.#retainedBytes += kept.length;
   }
 
-  #collectDrops(events: DecodedSseEvent[]): void {
-    for (const event of events) if (this.#inspect(event)) this.#drops.push(event.start, event.end);
+  #collectEdits(events: DecodedSseEvent[]): void {
+    for (const event of events) {
+      const verdict = this.#inspect(event);
+      if (verdict !== Verdict.Forward) this.#edits.push(event.start, event.end, verdict);
+    }
   }
 
-  /** Records what the event says; returns true when it is the usage-only chunk to drop. */
-  #inspect(event: SseEvent): boolean {
+  /** Records what the event says; returns what whole-event mode does with its bytes. */
+  #inspect(event: SseEvent): Verdict {
+    this.#onEvent?.(event);
     this.#eventCount++;
     this.#firstEventAt ??= performance.now();
     const { data, event: name } = event;
     if (data === '[DONE]') {
       this.#sawDone = true;
-      return false;
+      return Verdict.Forward;
     }
     if (name !== undefined && TERMINAL_EVENTS.has(name)) this.#sawDone = true;
     if (this.#onObjectId !== undefined) this.#findObjectId(data);
     // One pass over the data; ordinary deltas (`"usage":null`, no error) never reach JSON.parse.
-    if (name !== 'error' && !MAY_MATTER.test(data)) return false;
+    if (name !== 'error' && !MAY_MATTER.test(data)) return Verdict.Forward;
 
+    // Decided on the text, before parsing: an error event that is not valid JSON is scanned too.
+    const errorText = this.#secrets.length > 0 && (name === 'error' || ERROR_TEXT.test(data));
     const obj = parseObject(data);
     if (obj === undefined) {
       if (name === 'error') this.#error ??= { message: messageOf(data.slice(0, MAX_MESSAGE_CHARS)), code: null, type: null };
-      return false;
+      return errorText ? Verdict.Redact : Verdict.Forward;
     }
     // Responses events normally come with an `event:` line; some compatible servers omit it.
     if (typeof obj.type === 'string' && TERMINAL_EVENTS.has(obj.type)) this.#sawDone = true;
     const error = errorFrom(obj, name);
     if (error !== undefined) this.#error ??= error;
     const usage = usageFromObject(obj);
-    if (usage === undefined) return false;
-    this.#usage = usage;
-    // Only the include_usage chunk: empty `choices` AND a usage object. Azure's first chunk
-    // (empty choices, no usage) and Moonshot's usage inside choices[0] are forwarded.
-    return this.#drop && error === undefined && Array.isArray(obj.choices) && obj.choices.length === 0 && isObject(obj.usage);
+    if (usage !== undefined) {
+      this.#usage = usage;
+      // Only the include_usage chunk: empty `choices` AND a usage object. Azure's first chunk
+      // (empty choices, no usage) and Moonshot's usage inside choices[0] are forwarded.
+      if (this.#drop && error === undefined && Array.isArray(obj.choices) && obj.choices.length === 0 && isObject(obj.usage)) return Verdict.Drop;
+    }
+    return errorText || (this.#secrets.length > 0 && error !== undefined) ? Verdict.Redact : Verdict.Forward;
   }
 
   #findObjectId(data: string): void {
@@ -245,27 +289,41 @@ export class SseUsageTap {
     report(holder.id);
   }
 
-  /** Forwards bytes before `settled` except the dropped ranges; keeps the rest for later. */
+  /**
+   * Forwards bytes before `settled` except the dropped events, with secrets blanked in the
+   * events to redact; keeps the rest for later.
+   */
   #release(chunk: Buffer, settled: number): Buffer | undefined {
     const chunkStart = this.#received;
     this.#received += chunk.length;
-    // Usual case: nothing held, nothing dropped, the chunk ends between events.
-    if (this.#heldLen === 0 && this.#drops.length === 0 && settled === this.#received) return chunk.length > 0 ? chunk : undefined;
+    // Usual case: nothing held, nothing edited, the chunk ends between events.
+    if (this.#heldLen === 0 && this.#edits.length === 0 && settled === this.#received) return chunk.length > 0 ? chunk : undefined;
     const heldStart = chunkStart - this.#heldLen;
     const pieces: Buffer[] = [];
-    const drops = this.#drops;
+    const edits = this.#edits;
     let pos = heldStart;
-    let usedHeld = false;
-    for (let k = 0; k < drops.length; k += 2) {
-      usedHeld = this.#take(pieces, chunk, chunkStart, pos, drops[k] as number) || usedHeld;
-      pos = Math.max(pos, drops[k + 1] as number);
+    // Some piece is a view of `#held` or a rewritten event, so `chunk` cannot stand for the output.
+    let copied = false;
+    for (let k = 0; k < edits.length; k += 3) {
+      const start = edits[k] as number;
+      const end = edits[k + 1] as number;
+      copied = this.#take(pieces, chunk, chunkStart, pos, start) || copied;
+      if (edits[k + 2] === Verdict.Redact) {
+        const event: Buffer[] = [];
+        this.#take(event, chunk, chunkStart, Math.max(pos, start), end);
+        let bytes = event.length === 1 ? (event[0] as Buffer) : Buffer.concat(event);
+        for (const secret of this.#secrets) bytes = replaceAll(bytes, secret, REDACTED);
+        pieces.push(bytes);
+        copied = true;
+      }
+      pos = Math.max(pos, end);
     }
-    usedHeld = this.#take(pieces, chunk, chunkStart, pos, settled) || usedHeld;
+    copied = this.#take(pieces, chunk, chunkStart, pos, settled) || copied;
     pos = Math.max(pos, settled);
-    drops.length = 0;
+    edits.length = 0;
 
     let out: Buffer | undefined;
-    if (pieces.length === 1 && !usedHeld) {
+    if (pieces.length === 1 && !copied) {
       const only = pieces[0] as Buffer;
       out = only.length === chunk.length ? chunk : only;
     } else if (pieces.length > 0) {

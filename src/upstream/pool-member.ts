@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { UpstreamConfig } from '../config/upstream-entry.js';
 import { GlobSet } from '../domain/glob.js';
 import { adapterFor, type ProviderAdapter } from './adapters/adapter.js';
-import { chooseKey, type Choosable } from './balancer.js';
+import type { Choosable } from './balancer.js';
 import { CircuitBreaker, KeyHealth, type CircuitSettings } from './health.js';
 import { Upstream } from './upstream.js';
 
@@ -19,7 +19,6 @@ export function keyHint(secret: string | undefined): string {
 export class KeySlot implements Choosable {
   readonly weight = 1;
   inFlight = 0;
-  eligible = false;
   /** Since start. */
   requests = 0;
   errors = 0;
@@ -54,14 +53,14 @@ export class PoolMember implements Choosable {
   readonly name: string;
   readonly weight: number;
   inFlight = 0;
-  eligible = false;
   readonly connection: Upstream;
   readonly adapter: ProviderAdapter;
   /** The entry's `models`; `.exact` are the names it can list. */
   readonly matcher: GlobSet;
   readonly circuit: CircuitBreaker;
   readonly keys: readonly KeySlot[];
-  private keyCursor = 0;
+  private readonly byFingerprint = new Map<string, KeySlot>();
+  private cursor = 0;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -77,6 +76,7 @@ export class PoolMember implements Choosable {
     // A keyless upstream (e.g. a local Ollama) still has one slot, so health and load work the same.
     const secrets = config.apiKeys.length > 0 ? config.apiKeys : [undefined];
     this.keys = secrets.map((secret, index) => new KeySlot(this, index, secret));
+    for (const key of this.keys) if (key.fingerprint !== null && !this.byFingerprint.has(key.fingerprint)) this.byFingerprint.set(key.fingerprint, key);
   }
 
   /** Whether this upstream can take the model at all (globs, then the adapter: Azure needs a deployment). */
@@ -96,15 +96,14 @@ export class PoolMember implements Choosable {
     return Math.max(keyAt, this.circuit.availableAt(now));
   }
 
-  /** The usable key with the fewest in flight, in turn; keys already tried for this request only when nothing else is left. */
-  chooseKey(now: number, tried: readonly KeySlot[]): KeySlot | undefined {
-    for (const key of this.keys) key.eligible = key.health.usable(now) && !tried.includes(key);
-    let index = chooseKey(this.keys, this.keyCursor);
-    if (index === -1 && tried.length > 0) {
-      for (const key of this.keys) key.eligible = key.health.usable(now);
-      index = chooseKey(this.keys, this.keyCursor);
-    }
-    return index === -1 ? undefined : this.keys[index];
+  /** The key with this fingerprint (an object's affinity names one), if it is still configured. */
+  keyWith(fingerprint: string): KeySlot | undefined {
+    return this.byFingerprint.get(fingerprint);
+  }
+
+  /** Where the next key scan starts, so equally loaded keys take turns. */
+  get keyCursor(): number {
+    return this.cursor;
   }
 
   /** Counts a request on `key` and moves the turn past it. */
@@ -112,7 +111,7 @@ export class PoolMember implements Choosable {
     key.inFlight += 1;
     key.requests += 1;
     this.inFlight += 1;
-    this.keyCursor = (key.index + 1) % this.keys.length;
+    this.cursor = (key.index + 1) % this.keys.length;
   }
 
   release(key: KeySlot): void {

@@ -25,9 +25,32 @@ export interface StorageBackend {
  */
 export function storageBackends(): StorageBackend[] {
   const backends: StorageBackend[] = [{ name: 'sqlite', open: openSqlite }];
-  const pgUrl = process.env['TEST_DATABASE_URL'];
-  if (pgUrl !== undefined && pgUrl !== '') backends.push({ name: 'postgres', open: () => openPostgres(pgUrl) });
+  // In CI PostgreSQL is there (.ci/run): without its URL the PostgreSQL half fails instead of vanishing.
+  const postgres = requirePostgres();
+  if (postgres.skip === false) backends.push({ name: 'postgres', open: postgres.open });
   return backends;
+}
+
+/** PostgreSQL for a test that cannot run without it, and whether that test skips here. */
+export type RequiredPostgres = StorageBackend & {
+  /** A reason to pass as `skip`, or false when the tests run (and fail without a server). */
+  skip: string | false;
+};
+
+/**
+ * PostgreSQL from TEST_DATABASE_URL, for tests that need it. Unset, the tests skip saying so —
+ * except in CI (CI=true), which always provides the server: there they run and fail, naming the
+ * variable, so a CI that lost it cannot pass by skipping them.
+ */
+export function requirePostgres(env: NodeJS.ProcessEnv = process.env): RequiredPostgres {
+  const pgUrl = env['TEST_DATABASE_URL'];
+  if (pgUrl !== undefined && pgUrl !== '') return { name: 'postgres', open: () => openPostgres(pgUrl), skip: false };
+  const inCi = env['CI'] === 'true';
+  return {
+    name: 'postgres',
+    open: () => Promise.reject(new Error('TEST_DATABASE_URL is not set, but CI=true: CI provides PostgreSQL, so this test fails rather than skips (see .ci/run)')),
+    skip: inCi ? false : 'needs PostgreSQL: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it',
+  };
 }
 
 async function openSqlite(): Promise<TestDatabase> {

@@ -278,12 +278,25 @@ for (const backend of storageBackends()) {
     });
 
     it('reports usage through /admin/usage with filters', async () => {
-      const { status, json } = await admin('GET', '/admin/usage?by=key&key=metered');
-      assert.equal(status, 200);
-      const rows = (json as { data: Array<{ group: string; requests: number; totalTokens: number }> }).data;
-      assert.equal(rows.length, 1);
-      assert.equal(rows[0]!.group, 'metered');
-      assert.equal(rows[0]!.requests, 3);
+      const secret = await createKey({ name: 'reported' });
+      for (let i = 0; i < 3; i++) assert.equal((await chat(secret)).status, 200);
+      // Another key's request, which the filter leaves out.
+      assert.equal((await chat(CONFIG_SECRET)).status, 200);
+      type UsageRow = { group: string; requests: number; totalTokens: number };
+      const usage = async (query: string): Promise<UsageRow[]> => {
+        await gateway.gateway.writer.flush();
+        const { status, json } = await admin('GET', `/admin/usage?${query}`);
+        assert.equal(status, 200, JSON.stringify(json));
+        return (json as { data: UsageRow[] }).data;
+      };
+      let rows = await usage('by=key&key=reported');
+      for (let i = 0; i < 20 && rows[0]?.requests !== 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        rows = await usage('by=key&key=reported');
+      }
+      assert.deepEqual(rows.map((row) => [row.group, row.requests, row.totalTokens]), [['reported', 3, 51]]);
+      const everyKey = (await usage('by=key')).map((row) => row.group);
+      assert.ok(everyKey.includes('reported') && everyKey.includes('from-config'), `unfiltered: ${everyKey.join(', ')}`);
       assert.equal((await admin('GET', '/admin/usage?by=week')).status, 400);
     });
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { storageBackends, type TestDatabase } from '../helpers/databases.js';
 import { runCli, tempConfigDir, type CliResult } from '../helpers/gateway.js';
 
@@ -39,22 +39,33 @@ function cliFor(database: TestDatabase, cwd = tempConfigDir()) {
   };
 }
 
+/** The keys most tests start from: "mobile" with limits, budget, defaults and metadata; "web" disabled, with origins and rpd. */
+const MOBILE = [
+  'keys', 'create', 'mobile',
+  '--models', 'gpt-4o*,gpt-4.1-mini', '--rpm', '60', '--tpm', '90000', '--budget-usd', '25', '--budget-period', 'month',
+  '--expires', '2031-01-31', '--default-model', 'gpt-4o-mini', '--temperature', '0.3', '--metadata', '{"team":"mobile"}',
+];
+const WEB = ['keys', 'create', 'web', '--disabled', '--allow-origin', 'https://a.example, https://b.example', '--rpd', '1000'];
+
 for (const backend of storageBackends()) {
   describe(`openai-api keys on ${backend.name}`, () => {
     let database: TestDatabase;
     let cli: ReturnType<typeof cliFor>;
-    before(async () => {
+    // A fresh database per test: each makes the keys it works on, none relies on another's.
+    beforeEach(async () => {
       database = await backend.open();
       cli = cliFor(database);
     });
-    after(() => database.cleanup());
+    afterEach(() => database.cleanup());
+    const createMobileAndWeb = async (): Promise<void> => {
+      for (const args of [MOBILE, WEB]) {
+        const result = await cli.run(...args);
+        assert.equal(result.code, 0, result.stderr);
+      }
+    };
 
     test('create prints the secret once, and the row holds only its SHA-256 hash and prefix', async () => {
-      const result = await cli.run(
-        'keys', 'create', 'mobile',
-        '--models', 'gpt-4o*,gpt-4.1-mini', '--rpm', '60', '--tpm', '90000', '--budget-usd', '25', '--budget-period', 'month',
-        '--expires', '2031-01-31', '--default-model', 'gpt-4o-mini', '--temperature', '0.3', '--metadata', '{"team":"mobile"}',
-      );
+      const result = await cli.run(...MOBILE);
       assert.equal(result.code, 0, result.stderr);
       const secret = secretIn(result.stdout);
       assert.match(secret, SECRET);
@@ -74,7 +85,7 @@ for (const backend of storageBackends()) {
     });
 
     test('create --json answers name, id, key and prefix, and --disabled creates it disabled', async () => {
-      const created = await cli.json<Record<string, unknown>>('keys', 'create', 'web', '--disabled', '--allow-origin', 'https://a.example, https://b.example', '--rpd', '1000');
+      const created = await cli.json<Record<string, unknown>>(...WEB);
       assert.deepEqual(Object.keys(created).slice(0, 4), ['name', 'id', 'key', 'prefix']);
       assert.match(String(created.key), SECRET);
       const row = await cli.rawRow('web');
@@ -87,6 +98,7 @@ for (const backend of storageBackends()) {
     });
 
     test('list and show, as tables and JSON, show attributes but never a hash or a secret', async () => {
+      await createMobileAndWeb();
       const rows = await cli.rawRows();
       const hashes = rows.map((row) => row.key_hash);
       const outputs: string[] = [];
@@ -123,6 +135,7 @@ for (const backend of storageBackends()) {
     });
 
     test('disable and enable flip enabled, and say so when there is nothing to do', async () => {
+      await createMobileAndWeb();
       const disabled = await cli.run('keys', 'disable', 'mobile');
       assert.equal(disabled.code, 0, disabled.stderr);
       assert.match(disabled.stdout, /Key "mobile" disabled/);
@@ -136,6 +149,7 @@ for (const backend of storageBackends()) {
     });
 
     test('update sets attributes, merges request defaults and clears what --clear names', async () => {
+      await createMobileAndWeb();
       const updated = await cli.json<Record<string, unknown>>('keys', 'update', 'mobile', '--top-p', '0.9', '--rpd', '500', '--clear', 'rpm,metadata');
       assert.deepEqual([updated.rpm, updated.rpd, updated.metadata, updated.tpm], [null, 500, null, 90000]);
       assert.deepEqual(updated.defaults, { model: 'gpt-4o-mini', temperature: 0.3, top_p: 0.9 });
@@ -169,6 +183,7 @@ for (const backend of storageBackends()) {
     });
 
     test('rotate stores a new hash, prints the new secret once, and the old hash is gone', async () => {
+      await createMobileAndWeb();
       const before = await cli.rawRow('mobile');
       const result = await cli.run('keys', 'rotate', 'mobile');
       assert.equal(result.code, 0, result.stderr);
@@ -180,18 +195,22 @@ for (const backend of storageBackends()) {
       assert.equal(after.key_hash, sha256(secret));
       assert.equal(after.key_prefix, secret.slice(0, 11));
       assert.equal(after.id, before.id);
-      assert.equal(after.rpd, before.rpd, 'rotation keeps the attributes');
+      const attributes = (row: typeof before) => [row.models, row.rpm, row.tpm, row.budget_usd, row.budget_period, row.expires_at, row.defaults, row.metadata, row.enabled];
+      assert.deepEqual(attributes(after), attributes(before), 'rotation keeps the attributes');
       const rotated = await cli.json<{ key: string }>('keys', 'rotate', 'mobile');
       assert.equal((await cli.rawRow('mobile')).key_hash, sha256(rotated.key));
     });
 
     test('create refuses a name already taken, and changes nothing', async () => {
+      await createMobileAndWeb();
       const before = await cli.rawRows();
       assertOneLine(await cli.run('keys', 'create', 'mobile'), 1, /an app key with this name already exists/);
       assert.deepEqual(await cli.rawRows(), before);
     });
 
     test('a bad flag value or an unknown flag exits 2 with one line naming it, and changes nothing', async () => {
+      // "mobile" exists, so the refusals of update and delete are about their flags.
+      await createMobileAndWeb();
       const rowsBefore = await cli.rawRows();
       const listBefore = (await cli.run('keys', 'list', '--json')).stdout;
       const cases: Array<[string[], RegExp]> = [
@@ -238,6 +257,7 @@ for (const backend of storageBackends()) {
     });
 
     test('delete --yes removes the key', async () => {
+      await createMobileAndWeb();
       const result = await cli.run('keys', 'delete', 'web', '--yes');
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /Deleted key "web"/);
@@ -276,6 +296,8 @@ for (const backend of storageBackends()) {
     });
 
     test('rotate, delete, update, disable and enable refuse config keys and change nothing', async () => {
+      // Any command brings config.json's keys into the database first.
+      assert.equal((await cli.run('keys', 'show', 'ci')).code, 0);
       const before = await cli.rawRow('ci');
       assertOneLine(await cli.run('keys', 'rotate', 'ci'), 1, /key "ci" is managed in .*config\.json .*change its "key"/);
       assertOneLine(await cli.run('keys', 'delete', 'ci', '--yes'), 1, /key "ci" is managed in .*config\.json .*remove it from "keys" there/);

@@ -42,10 +42,16 @@ describe('openai-api command', () => {
     assert.match(result.stderr, /allow_anonymous: true \(ALLOW_ANONYMOUS=true\)/);
   });
 
-  it('starts open on a public address when allow_anonymous is set', async () => {
-    const gateway = await spawnGateway({ env: { HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'true' } });
+  it('starts open on a public address when allow_anonymous is set, saying "listening" once for both listeners', async () => {
+    // 0.0.0.0 is where Fastify's own line would appear once per interface address, beside ours.
+    const gateway = await spawnGateway({ env: { HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'true', ADMIN_TOKEN: 'admin-token-0123456789', ADMIN_PORT: '0' } });
     gateway.child.kill('SIGTERM');
     assert.equal((await gateway.exited).code, 0);
+    const listening = `${gateway.stdout()}\n${gateway.stderr()}`.split('\n').filter((line) => /listening/i.test(line));
+    assert.equal(listening.length, 1, listening.join('\n'));
+    const line = JSON.parse(listening[0]!) as { msg: string; url: string; admin_url: string | null };
+    assert.equal(line.msg, 'openai-api listening');
+    assert.match(line.admin_url ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('serves with the seed config.json, reaches the upstream through PROXY, and exits 0 on SIGTERM', async () => {

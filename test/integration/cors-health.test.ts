@@ -91,7 +91,8 @@ describe('health and unknown routes', () => {
     const kept = await fetch(`${gateway.url}/healthz`, { headers: { 'x-request-id': 'trace-123.abc' } });
     assert.equal(kept.headers.get('x-request-id'), 'trace-123.abc');
     const replaced = await fetch(`${gateway.url}/healthz`, { headers: { 'x-request-id': 'bad id with spaces' } });
-    assert.match(replaced.headers.get('x-request-id') ?? '', /^req_[A-Za-z0-9_-]{16}$/);
+    // A per-process random prefix (11 base64url characters) and a base36 counter (http/request-id.ts).
+    assert.match(replaced.headers.get('x-request-id') ?? '', /^req_[A-Za-z0-9_-]{11}[0-9a-z]+$/);
   });
 
   it('an unknown route is 404 in OpenAI shape, and in the envelope under /api', async () => {

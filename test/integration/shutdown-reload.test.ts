@@ -90,7 +90,7 @@ describe('reload', () => {
       writeFileSync(join(gateway.cwd, 'config.json'), JSON.stringify({ base_url: other.url, model_alias: { fast: 'gpt-4o' }, keys: [{ name: 'added', key: 'added-by-reload-0123456789' }] }));
       const applied = await reload();
       assert.equal(applied.status, 200);
-      assert.deepEqual(await applied.json(), { ok: true, error: null, needs_restart: [] });
+      assert.deepEqual(await applied.json(), { ok: true, needs_restart: [] });
 
       assert.ok((await inFlight).endsWith('data: [DONE]\n\n'), 'the stream begun before the reload finished');
       const after = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer added-by-reload-0123456789', 'content-type': 'application/json' }, body: '{"model":"fast","messages":[]}' });
@@ -100,7 +100,9 @@ describe('reload', () => {
       writeFileSync(join(gateway.cwd, 'config.json'), '{"temprature": 0.5}');
       const refused = await reload();
       assert.equal(refused.status, 400);
-      assert.match(((await refused.json()) as { error: string }).error, /did you mean "temperature"/);
+      const { error } = (await refused.json()) as { error: { message: string; type: string; param: null; code: string } };
+      assert.deepEqual([error.code, error.type, error.param], ['reload_refused', 'invalid_request_error', null], 'admin errors are rendered like /v1 errors');
+      assert.match(error.message, /did you mean "temperature"/);
       const still = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"model":"fast","messages":[]}' });
       assert.equal(still.status, 200, 'the previous configuration keeps serving');
       assert.equal(other.last().json?.model, 'gpt-4o');

@@ -33,9 +33,9 @@ function harness(iso: string, baselines: Record<string, UsageBaseline> = {}, del
   };
 }
 
-async function rejection(promise: Promise<Reservation>): Promise<GatewayError> {
+async function rejection(admit: () => Reservation | Promise<Reservation>): Promise<GatewayError> {
   try {
-    await promise;
+    await admit();
   } catch (error) {
     assert.ok(error instanceof GatewayError, `expected a GatewayError, got ${String(error)}`);
     assert.equal(error.status, 429);
@@ -52,7 +52,7 @@ describe('token budgets', () => {
     const h = harness('2030-03-14T12:00:00.000Z', { total: { requests: 40, tokens: 900, costUsd: 3 } });
     const limits: KeyLimits = { budgetTokens: 1000 };
     const inFlight = await h.tracker.admit('k1', 'app', limits, tokens(100));
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, tokens(1)));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, tokens(1)));
     assert.equal(error.code, 'budget_exceeded');
     assert.equal(error.message, 'Budget exceeded for key "app": 1000 tokens in total (used 900, in flight 100, this request up to 1). It does not reset.');
     assert.equal(error.headers?.['x-should-retry'], 'false');
@@ -61,7 +61,7 @@ describe('token budgets', () => {
 
     inFlight.settle({ tokens: 50, costUsd: 0 });
     const last = await h.tracker.admit('k1', 'app', limits, tokens(50));
-    await rejection(h.tracker.admit('k1', 'app', limits, tokens(1)));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, tokens(1)));
     last.refund();
     await h.tracker.admit('k1', 'app', limits, tokens(50));
     assert.deepEqual(h.loads, [undefined]);
@@ -71,11 +71,11 @@ describe('token budgets', () => {
     const h = harness('2030-03-14T23:00:00.000Z', { '2030-03-14T00:00:00.000Z': { requests: 1, tokens: 990, costUsd: 0 } });
     const limits: KeyLimits = { budgetTokens: 1000, budgetPeriod: 'day' };
     await h.tracker.admit('k1', 'app', limits, tokens(10));
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, tokens(10)));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, tokens(10)));
     assert.equal(error.message, 'Budget exceeded for key "app": 1000 tokens per day (UTC) (used 990, in flight 10, this request up to 10). It resets at 00:00 UTC, in 1h0m0s.');
     assert.equal(error.headers?.['retry-after'], '3600');
     h.set('2030-03-14T23:59:59.999Z');
-    await rejection(h.tracker.admit('k1', 'app', limits, tokens(10)));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, tokens(10)));
     h.set('2030-03-15T00:00:00.000Z');
     await h.tracker.admit('k1', 'app', limits, tokens(1000));
     assert.deepEqual(h.loads, ['2030-03-14T00:00:00.000Z', '2030-03-15T00:00:00.000Z']);
@@ -84,7 +84,7 @@ describe('token budgets', () => {
   it('per month reset on the 1st at 00:00 UTC, across a year end', async () => {
     const h = harness('2030-12-31T10:00:00.000Z', { '2030-12-01T00:00:00.000Z': { requests: 0, tokens: 5000, costUsd: 0 } });
     const limits: KeyLimits = { budgetTokens: 5000, budgetPeriod: 'month' };
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, tokens(1)));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, tokens(1)));
     assert.equal(error.message, 'Budget exceeded for key "app": 5000 tokens per month (UTC) (used 5000, in flight 0, this request up to 1). It resets on 2031-01-01 at 00:00 UTC.');
     assert.equal(error.headers?.['retry-after'], String(14 * 3600));
     h.set('2031-01-01T00:00:00.000Z');
@@ -99,13 +99,13 @@ describe('USD budgets', () => {
     const limits: KeyLimits = { budgetUsd: 5, budgetPeriod: 'month' };
     const a = await h.tracker.admit('k1', 'app', limits, dollars(0.1));
     const b = await h.tracker.admit('k1', 'app', limits, dollars(0.2));
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, dollars(0.01)));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, dollars(0.01)));
     assert.equal(error.code, 'budget_exceeded');
     assert.equal(error.message, 'Budget exceeded for key "app": $5.00 per month (UTC) (used $4.70, in flight $0.30, this request up to $0.01). It resets on 2030-04-01 at 00:00 UTC.');
     a.settle({ tokens: 0, costUsd: 0.05 });
     b.refund();
     await h.tracker.admit('k1', 'app', limits, dollars(0.25));
-    await rejection(h.tracker.admit('k1', 'app', limits, dollars(0.001)));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, dollars(0.001)));
   });
 
   it('let a request with an unknown price (estimate 0) through while under budget, then count its real cost', async () => {
@@ -113,7 +113,7 @@ describe('USD budgets', () => {
     const limits: KeyLimits = { budgetUsd: 1, budgetPeriod: 'day' };
     const unknown = await h.tracker.admit('k1', 'app', limits, dollars(0));
     unknown.settle({ tokens: 0, costUsd: 1.25 });
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, dollars(0)));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, dollars(0)));
     assert.match(error.message, /\$1\.00 per day \(UTC\) \(used \$1\.25, in flight \$0\.00, this request up to \$0\.00\)/);
   });
 
@@ -121,9 +121,9 @@ describe('USD budgets', () => {
     const h = harness('2030-03-14T12:00:00.000Z');
     const limits: KeyLimits = { budgetTokens: 100, budgetUsd: 1 };
     await h.tracker.admit('k1', 'app', limits, { tokens: 50, costUsd: 0.9 });
-    const cost = await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 10, costUsd: 0.2 }));
+    const cost = await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 10, costUsd: 0.2 }));
     assert.match(cost.message, /\$1\.00 in total/);
-    const count = await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 51, costUsd: 0 }));
+    const count = await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 51, costUsd: 0 }));
     assert.match(count.message, /100 tokens in total/);
   });
 });
@@ -132,7 +132,7 @@ describe('usage baselines', () => {
   it('are loaded once for concurrent first requests, then decided in arrival order', async () => {
     const h = harness('2030-03-14T12:00:00.000Z', { '2030-03-14T00:00:00.000Z': { requests: 0, tokens: 700, costUsd: 0 } }, 10);
     const limits: KeyLimits = { budgetTokens: 1000, budgetPeriod: 'day' };
-    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => h.tracker.admit('k1', 'app', limits, tokens(100))));
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, async () => h.tracker.admit('k1', 'app', limits, tokens(100))));
     assert.deepEqual(
       outcomes.map((outcome) => outcome.status),
       [...Array<string>(3).fill('fulfilled'), ...Array<string>(17).fill('rejected')],
@@ -168,7 +168,7 @@ describe('usage baselines', () => {
       },
     });
     const limits: KeyLimits = { rpd: 5 };
-    const outcomes = await Promise.allSettled(Array.from({ length: 4 }, () => tracker.admit('k1', 'app', limits, tokens(1))));
+    const outcomes = await Promise.allSettled(Array.from({ length: 4 }, async () => tracker.admit('k1', 'app', limits, tokens(1))));
     for (const outcome of outcomes) assert.deepEqual(outcome, { status: 'rejected', reason: broken });
     assert.equal(calls, 1);
     fail = false;
@@ -182,7 +182,7 @@ describe('usage baselines', () => {
         throw new Error('not a promise');
       },
     });
-    await assert.rejects(tracker.admit('k1', 'app', { rpd: 1 }, tokens(1)), /not a promise/);
+    await assert.rejects(async () => tracker.admit('k1', 'app', { rpd: 1 }, tokens(1)), /not a promise/);
   });
 
   it('a request still in flight at midnight counts toward the day it ends in, as the usage database dates it', async () => {
@@ -194,7 +194,7 @@ describe('usage baselines', () => {
     straddling.settle({ tokens: 850, costUsd: 0 });
     morning.settle({ tokens: 100, costUsd: 0 });
     await h.tracker.admit('k1', 'app', limits, tokens(50));
-    await rejection(h.tracker.admit('k1', 'app', limits, tokens(1)));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, tokens(1)));
   });
 });
 
@@ -212,7 +212,7 @@ describe('reservations', () => {
     refunded.settle({ tokens: 400, costUsd: 0 });
     assert.equal(h.tracker.headers('k1', limits)['x-ratelimit-remaining-tokens'], '700');
     await h.tracker.admit('k1', 'app', limits, tokens(700));
-    await rejection(h.tracker.admit('k1', 'app', { budgetTokens: 1000 }, tokens(1)));
+    await rejection(() => h.tracker.admit('k1', 'app', { budgetTokens: 1000 }, tokens(1)));
   });
   it('a refund or settle returns exactly its own reservation while others stay in flight', async () => {
     const h = harness('2030-03-14T12:00:00.000Z', { total: { requests: 0, tokens: 700, costUsd: 0.7 } });
@@ -220,13 +220,13 @@ describe('reservations', () => {
     const a = await h.tracker.admit('k1', 'app', limits, { tokens: 100, costUsd: 0.1 });
     const b = await h.tracker.admit('k1', 'app', limits, { tokens: 100, costUsd: 0.1 });
     await h.tracker.admit('k1', 'app', limits, { tokens: 100, costUsd: 0.1 });
-    await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
     a.refund();
     await h.tracker.admit('k1', 'app', limits, { tokens: 100, costUsd: 0 });
-    await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
     b.settle({ tokens: 40, costUsd: 0.04 });
     await h.tracker.admit('k1', 'app', limits, { tokens: 60, costUsd: 0.06 });
-    const full = await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
+    const full = await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
     assert.match(full.message, /used 740, in flight 260, this request up to 1/);
   });
 });
@@ -244,14 +244,14 @@ describe('forget()', () => {
     });
     const limits: KeyLimits = { rpm: 1, budgetTokens: 1000 };
     const inFlight = await tracker.admit('k1', 'app', limits, tokens(100));
-    await rejection(tracker.admit('k1', 'app', limits, tokens(1)));
+    await rejection(() => tracker.admit('k1', 'app', limits, tokens(1)));
     baseline = ZERO; // an admin reset the budget
     tracker.forget('k1');
     tracker.forget('unknown');
     await tracker.admit('k1', 'app', { budgetTokens: 1000 }, tokens(900));
     assert.equal(loads, 2);
     inFlight.settle({ tokens: 100, costUsd: 0 });
-    await rejection(tracker.admit('k1', 'app', { budgetTokens: 1000 }, tokens(1)));
+    await rejection(() => tracker.admit('k1', 'app', { budgetTokens: 1000 }, tokens(1)));
   });
 
   it('during a load, re-decides the waiting requests against the key as it is after forget()', async () => {
@@ -261,7 +261,7 @@ describe('forget()', () => {
       loadUsage: () => new Promise<UsageBaseline>((resolve) => pending.push(resolve)),
     });
     const limits: KeyLimits = { rpd: 2 };
-    const waiting = Promise.allSettled([1, 2, 3].map(() => tracker.admit('k1', 'app', limits, tokens(1))));
+    const waiting = Promise.allSettled([1, 2, 3].map(async () => tracker.admit('k1', 'app', limits, tokens(1))));
     tracker.forget('k1');
     pending[0]!({ requests: 2, tokens: 0, costUsd: 0 }); // stale: read before forget()
     await new Promise((resolve) => setTimeout(resolve, 5));

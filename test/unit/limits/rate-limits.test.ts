@@ -41,9 +41,9 @@ function harness(loadUsage: (keyId: string, since: Date | undefined) => Promise<
 }
 
 /** The 429 a rejected admit() carries; fails the test when it was admitted instead. */
-async function rejection(promise: Promise<Reservation>): Promise<GatewayError> {
+async function rejection(admit: () => Reservation | Promise<Reservation>): Promise<GatewayError> {
   try {
-    await promise;
+    await admit();
   } catch (error) {
     assert.ok(error instanceof GatewayError, `expected a GatewayError, got ${String(error)}`);
     assert.equal(error.status, 429);
@@ -64,7 +64,7 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reje
 
 /** Indexes of the admitted requests among `count` fired at once. */
 async function fireAtOnce(tracker: LimitTracker, count: number, limits: KeyLimits, estimate: Estimate = SMALL): Promise<{ admitted: number[]; errors: GatewayError[] }> {
-  const outcomes = await Promise.allSettled(Array.from({ length: count }, () => tracker.admit('k1', 'app', limits, estimate)));
+  const outcomes = await Promise.allSettled(Array.from({ length: count }, async () => tracker.admit('k1', 'app', limits, estimate)));
   const admitted: number[] = [];
   const errors: GatewayError[] = [];
   outcomes.forEach((outcome, index) => {
@@ -118,7 +118,7 @@ describe('rpm', () => {
       h.advance(1000);
     }
     h.advance(18_800); // now = start + 28.8 s; the oldest admission expires at start + 60 s
-    const error = await rejection(h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL));
     assert.equal(error.message, 'Rate limit reached for key "app": 10 requests per minute. Try again in 32s.');
     assert.equal(error.headers?.['retry-after'], '32');
     assert.equal(error.headers?.['retry-after-ms'], '31200');
@@ -136,12 +136,12 @@ describe('rpm', () => {
       h.advance(1000);
     }
     h.set(new Date(start + 59_999).toISOString());
-    const almost = await rejection(h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL));
+    const almost = await rejection(() => h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL));
     assert.equal(almost.headers?.['retry-after'], '1');
     assert.equal(almost.headers?.['retry-after-ms'], '1');
     h.advance(1);
     await h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL);
-    const next = await rejection(h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL));
+    const next = await rejection(() => h.tracker.admit('k1', 'app', { rpm: 10 }, SMALL));
     assert.equal(next.headers?.['retry-after-ms'], '1000', 'the next slot is the admission made 1 s after the first');
   });
 
@@ -150,7 +150,7 @@ describe('rpm', () => {
     const limits: KeyLimits = { rpm: 2, tpm: 1000 };
     (await h.tracker.admit('k1', 'app', limits, { tokens: 400, costUsd: 0 })).refund();
     (await h.tracker.admit('k1', 'app', limits, { tokens: 400, costUsd: 0 })).refund();
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 1, costUsd: 0 }));
     assert.match(error.message, /2 requests per minute/);
     assert.equal(error.headers?.['x-ratelimit-remaining-tokens'], '1000');
   });
@@ -158,7 +158,7 @@ describe('rpm', () => {
   it('does not count rejected requests', async () => {
     const h = harness();
     await h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL);
-    for (let i = 0; i < 5; i += 1) await rejection(h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL));
+    for (let i = 0; i < 5; i += 1) await rejection(() => h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL));
     h.advance(60_000);
     await h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL);
   });
@@ -167,7 +167,7 @@ describe('rpm', () => {
     const h = harness();
     await h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL);
     await h.tracker.admit('k2', 'other', { rpm: 1 }, SMALL);
-    await rejection(h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL));
+    await rejection(() => h.tracker.admit('k1', 'app', { rpm: 1 }, SMALL));
   });
 });
 
@@ -195,7 +195,7 @@ describe('rpd', () => {
 
   it('reports rpd, the binding limit, in the -requests headers even when rpm is set', async () => {
     const h = harness(async () => ({ requests: 5, tokens: 0, costUsd: 0 }));
-    const error = await rejection(h.tracker.admit('k1', 'app', { rpm: 100, rpd: 5 }, SMALL));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', { rpm: 100, rpd: 5 }, SMALL));
     assert.equal(error.headers?.['x-ratelimit-limit-requests'], '5');
     assert.equal(error.headers?.['x-ratelimit-reset-requests'], '12h0m0s');
     assert.equal(error.headers?.['retry-after'], String(12 * 3600));
@@ -207,7 +207,7 @@ describe('tpm', () => {
     const h = harness();
     const limits: KeyLimits = { tpm: 1000 };
     const first = await h.tracker.admit('k1', 'app', limits, { tokens: 600, costUsd: 0 });
-    const tooMuch = await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 }));
+    const tooMuch = await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 }));
     assert.equal(tooMuch.message, 'Rate limit reached for key "app": 1000 tokens per minute (used 600, requested 500). Try again in 1m0s.');
     assert.equal(tooMuch.headers?.['x-ratelimit-remaining-tokens'], '400');
     first.settle({ tokens: 300, costUsd: 0 });
@@ -229,18 +229,18 @@ describe('tpm', () => {
     h.advance(5_000);
     await h.tracker.admit('k1', 'app', limits, { tokens: 300, costUsd: 0 }); // leaves at +70 s
     h.advance(20_000); // +30 s, 900 used
-    const error = await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 }));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 }));
     assert.equal(error.headers?.['retry-after-ms'], '35000', 'two entries must leave: the second at +65 s');
     assert.equal(error.headers?.['x-ratelimit-reset-tokens'], '40s');
     h.advance(34_999);
-    await rejection(h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 }));
+    await rejection(() => h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 }));
     h.advance(1);
     await h.tracker.admit('k1', 'app', limits, { tokens: 500, costUsd: 0 });
   });
 
   it('rejects a request larger than tpm outright, and says so', async () => {
     const h = harness();
-    const error = await rejection(h.tracker.admit('k1', 'app', { tpm: 1000 }, { tokens: 1001, costUsd: 0 }));
+    const error = await rejection(() => h.tracker.admit('k1', 'app', { tpm: 1000 }, { tokens: 1001, costUsd: 0 }));
     assert.equal(error.code, 'rate_limit_exceeded');
     assert.match(error.message, /^Request too large for key "app": it may use up to 1001 tokens .*limit of 1000 tokens per minute/);
     assert.equal(error.headers?.['retry-after'], '60');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { generateKeySecret, hashKeySecret, keyPrefix, newKeyId } from '../../../src/auth/key-secret.js';
+import { generateKeySecret, hashKeySecret, keyPrefix } from '../../../src/auth/key-secret.js';
+import { newKeyId } from '../../../src/storage/keys-repository.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { UsageRepository } from '../../../src/storage/usage-repository.js';
 import type { UsageRecord, UsageReportFilter, UsageReportRow } from '../../../src/storage/usage-repository.js';
 import { StorageError } from '../../../src/storage/storage-error.js';
@@ -63,6 +64,31 @@ function makeRecords(count: number): UsageRecord[] {
     });
   }
   return records;
+}
+
+/** The row insertBatch must store for a well-formed record (what a reader gets back). */
+function columnsOf(record: UsageRecord): Record<string, unknown> {
+  return {
+    ts: record.ts.toISOString(),
+    request_id: record.requestId,
+    key_id: record.keyId,
+    key_name: record.keyName,
+    route: record.route,
+    model: record.model,
+    upstream: record.upstream,
+    status: record.status,
+    prompt_tokens: record.promptTokens,
+    completion_tokens: record.completionTokens,
+    cached_tokens: record.cachedTokens,
+    reasoning_tokens: record.reasoningTokens,
+    total_tokens: record.totalTokens,
+    cost_usd: record.costUsd,
+    latency_ms: record.latencyMs,
+    ttfb_ms: record.ttfbMs,
+    aborted: record.aborted ? 1 : 0,
+    usage_source: record.usageSource,
+    error_code: record.errorCode,
+  };
 }
 
 function groupOf(record: UsageRecord, by: UsageReportFilter['by']): string {
@@ -200,6 +226,48 @@ for (const backend of storageBackends()) {
       batch[250] = { ...(batch[250] as UsageRecord), route: null as unknown as string }; // NOT NULL column
       await assert.rejects(usage.insertBatch(batch), (error: unknown) => error instanceof StorageError && error.code === 'unavailable');
       assert.equal(await countRows(), 0);
+    });
+
+    test('one flush of 1,000 records reads back exactly, column for column and in order', async () => {
+      // Text that array literals and quoting must survive (PostgreSQL gets one array per column).
+      const awkward = ['', 'NULL', 'null', 'a,b', '{x}', 'say "hi"', 'back\\slash', "it's", 'tab\tnew\nline', 'ünïcødé ✓', ' padded '];
+      const batch = makeRecords(1000).map((record, i) => ({
+        ...record,
+        requestId: `flush1000_${i}`,
+        keyName: i % 7 === 0 ? (awkward[i % awkward.length] as string) : record.keyName,
+        model: i % 5 === 0 ? (awkward[(i + 3) % awkward.length] as string) : record.model,
+        errorCode: i % 11 === 0 ? (awkward[(i + 5) % awkward.length] as string) : record.errorCode,
+        costUsd: i % 13 === 0 ? 1 / 3 : record.costUsd,
+      }));
+      await usage.insertBatch(batch);
+      const rows = await database.db.selectFrom('usage_records').selectAll().where('request_id', 'like', 'flush1000_%').orderBy('id').execute();
+      assert.equal(rows.length, 1000);
+      const { id: _id, ...first } = rows[0]!;
+      assert.deepEqual(Object.keys(first).sort(), Object.keys(columnsOf(batch[0]!)).sort(), 'every column is compared');
+      rows.forEach((row, i) => {
+        const { id: _rowId, ...columns } = row;
+        assert.deepEqual(columns, columnsOf(batch[i]!), `record ${i}`);
+      });
+    });
+
+    test('a batch written while another transaction is open is not rolled back with it', async () => {
+      let entered!: () => void;
+      let release!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const other = database.db.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        entered();
+        await gate;
+        throw new Error('rolled back on purpose');
+      });
+      await inside;
+      const writing = usage.insertBatch(makeRecords(3).map((record, i) => ({ ...record, requestId: `beside_tx_${i}` })));
+      release();
+      await assert.rejects(other, /rolled back on purpose/);
+      await writing;
+      const row = await database.db.selectFrom('usage_records').select((eb) => eb.fn.countAll().as('n')).where('request_id', 'like', 'beside_tx_%').executeTakeFirstOrThrow();
+      assert.equal(Number(row.n), 3);
     });
 
     test('an empty batch is a no-op and malformed numbers do not sink the batch', async () => {

@@ -189,3 +189,48 @@ describe('SSE properties over arbitrary chunking', () => {
     );
   });
 });
+
+describe('secrets in error events over arbitrary chunking', () => {
+  const SECRETS = ['sk-proj-PropertyKey0123456789', 'plain-secret-for-property-42'];
+  const secret = fc.constantFrom(...SECRETS);
+  const text = fc.string({ maxLength: 12 });
+
+  /** Error events in the shapes the tap recognises, each echoing a key somewhere in its text. */
+  const errorBlock = fc.record({ shape: fc.nat({ max: 3 }), key: secret, before: text, after: text }).map(({ shape, key, before, after }) => {
+    const message = `${before}${key}${after}`;
+    const data = [
+      JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }),
+      JSON.stringify({ type: 'error', code: 'revoked', message, param: null }),
+      JSON.stringify({ type: 'response.failed', response: { id: 'resp_1', status: 'failed', error: { code: 'server_error', message } } }),
+      message.replace(/[\r\n]/g, ' '),
+    ][shape] as string;
+    return { lines: [...(shape === 1 || shape === 3 ? ['event: error'] : []), `data: ${data}`], isError: true };
+  });
+  /** Model output that happens to contain a key: forwarded as generated. */
+  const echoBlock = fc.record({ key: secret, before: text }).map(({ key, before }) => ({
+    lines: [`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: `${before}${key}` }, finish_reason: null }] })}`],
+    isError: false,
+  }));
+  const otherBlock = fc.oneof(chatBlock, commentBlock, dataLessBlock).map((block) => ({ lines: block.lines, isError: false }));
+  const blocksArb = fc.array(fc.record({ block: fc.oneof(errorBlock, echoBlock, otherBlock), end: ending }), { maxLength: 8 });
+
+  it('blanks every key in error events and nothing else, in both modes', () => {
+    fc.assert(
+      fc.property(blocksArb, cutsArb, fc.boolean(), (blocks, cuts, drop) => {
+        const raw = blocks.map(({ block, end }) => [...block.lines, ''].map((line) => line + end).join(''));
+        const bytes = Buffer.from(raw.join(''));
+        const expected = blocks.map(({ block }, i) => (block.isError ? SECRETS.reduce((t, s) => t.split(s).join('[redacted]'), raw[i] as string) : raw[i])).join('');
+        const tap = new SseUsageTap({ dropUsageEvent: drop, secrets: SECRETS });
+        const out: Buffer[] = [];
+        for (const chunk of split(bytes, cuts)) {
+          const forwarded = tap.push(chunk);
+          if (forwarded !== undefined) out.push(forwarded);
+        }
+        const tail = tap.end();
+        if (tail !== undefined) out.push(tail);
+        assert.equal(Buffer.concat(out).toString(), expected);
+      }),
+      runs,
+    );
+  });
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SSE_KEEPALIVE, SseUsageTap, sseErrorEvent } from '../../../src/streaming/sse-usage-tap.js';
+import { sseErrorEvent } from '../../../src/errors/index.js';
+import { SSE_KEEPALIVE, SseUsageTap } from '../../../src/streaming/sse-usage-tap.js';
 import type { SseTapOptions } from '../../../src/streaming/sse-usage-tap.js';
 
 const base = '"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o-mini","system_fingerprint":"fp_1"';
@@ -220,10 +221,10 @@ describe('SseUsageTap errors', () => {
   });
 
   it('frames errors the way openai-node throws on', () => {
-    const event = sseErrorEvent({ message: 'Upstream closed', type: 'server_error', code: 'upstream_closed' });
-    assert.equal(event.toString(), 'data: {"error":{"message":"Upstream closed","type":"server_error","param":null,"code":"upstream_closed"}}\n\n');
+    const event = sseErrorEvent({ message: 'Upstream closed', type: 'server_error', code: 'upstream_error' });
+    assert.equal(event.toString(), 'data: {"error":{"message":"Upstream closed","type":"server_error","param":null,"code":"upstream_error"}}\n\n');
     const { tap } = run([event], { dropUsageEvent: false });
-    assert.deepEqual(tap.upstreamError, { message: 'Upstream closed', code: 'upstream_closed', type: 'server_error' });
+    assert.deepEqual(tap.upstreamError, { message: 'Upstream closed', code: 'upstream_error', type: 'server_error' });
   });
 
   it('exposes a keep-alive comment that produces no event', () => {
@@ -300,5 +301,61 @@ describe('SseUsageTap stripNullUsage', () => {
         'data: [DONE]\n\n',
     );
     assert.equal(tap.usage?.totalTokens, 5);
+  });
+});
+
+describe('SseUsageTap secrets', () => {
+  const KEY = 'sk-proj-UpstreamKey0123456789abcdef';
+  const OTHER = 'plain-upstream-secret-0123456789';
+  const chatError = `data: {"error":{"message":"Incorrect API key provided: ${KEY}.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}\n\n`;
+  const flatError = `event: error\ndata: {"type":"error","code":"invalid_api_key","message":"key ${OTHER} was revoked","param":null,"sequence_number":3}\n\n`;
+  const failed = `event: response.failed\ndata: {"type":"response.failed","response":{"id":"resp_1","status":"failed","error":{"code":"server_error","message":"upstream said ${KEY}"},"usage":null}}\n\n`;
+  const notJson = `event: error\ndata: upstream blew up with ${KEY}\n\n`;
+  const blank = (text: string): string => text.split(KEY).join('[redacted]').split(OTHER).join('[redacted]');
+
+  it('blanks keys in every error shape, whatever the chunking, the key split across chunks included', () => {
+    for (const errorEvent of [chatError, flatError, failed, notJson]) {
+      const stream = roleChunk + contentChunk('Hi') + errorEvent + done;
+      for (const size of [1, 3, 17, 64, 100_000]) {
+        for (const dropUsageEvent of [false, true]) {
+          const { tap, output } = run(chunksOf(stream, size), { dropUsageEvent, secrets: [KEY, OTHER] });
+          assert.equal(output, blank(stream), `size ${size}, drop ${dropUsageEvent}: ${errorEvent}`);
+          assert.ok(tap.upstreamError !== undefined || errorEvent === failed);
+        }
+      }
+    }
+  });
+
+  it('blanks a key split across two chunks exactly at every byte of it', () => {
+    const stream = Buffer.from(roleChunk + chatError);
+    const keyAt = stream.indexOf(KEY);
+    for (let cut = keyAt; cut <= keyAt + KEY.length; cut++) {
+      const { output } = run([stream.subarray(0, cut), stream.subarray(cut)], { dropUsageEvent: false, secrets: [KEY] });
+      assert.equal(output, blank(stream.toString()), `cut at ${cut - keyAt}`);
+    }
+  });
+
+  it('leaves model output alone: a delta echoing the key is forwarded as is, as the same chunk', () => {
+    const echo = contentChunk(`the key is ${KEY}`);
+    const tap = new SseUsageTap({ dropUsageEvent: false, secrets: [KEY] });
+    const chunk = Buffer.from(roleChunk + echo);
+    assert.equal(tap.push(chunk), chunk, 'whole events pass through untouched and uncopied');
+    const generated = contentChunk(`an "error": {"message": "${KEY}"}`);
+    assert.equal(run([Buffer.from(generated)], { dropUsageEvent: false, secrets: [KEY] }).output, generated, 'error-looking text inside a content string is not an error');
+  });
+
+  it('holds a partial event until it completes, so a keep-alive may go out meanwhile', () => {
+    const tap = new SseUsageTap({ dropUsageEvent: false, secrets: [KEY] });
+    assert.equal(tap.push(Buffer.from(chatError.slice(0, 60))), undefined);
+    assert.equal(tap.atEventBoundary, true);
+    assert.equal(tap.push(Buffer.from(chatError.slice(60)))?.toString(), blank(chatError));
+  });
+
+  it('without secrets (or with only short ones) forwards chunks as they come', () => {
+    for (const secrets of [undefined, [], ['short']]) {
+      const tap = new SseUsageTap({ dropUsageEvent: false, secrets });
+      const half = Buffer.from(chatError.slice(0, 60));
+      assert.equal(tap.push(half), half);
+    }
   });
 });
