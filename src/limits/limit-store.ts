@@ -3,17 +3,9 @@
  * implementation for one gateway instance; a shared store (Redis) for several instances will
  * implement the same interface.
  */
+import type { KeyLimits } from '../domain/key-settings.js';
 
-/** A key's limits; null or undefined means unlimited. */
-export interface KeyLimits {
-  rpm?: number | null;
-  tpm?: number | null;
-  rpd?: number | null;
-  budgetTokens?: number | null;
-  budgetUsd?: number | null;
-  /** Defaults to 'total' when a budget is set without a period. */
-  budgetPeriod?: 'day' | 'month' | 'total' | null;
-}
+export type { KeyLimits };
 
 /** What a request may use at most, computed by the caller before it is sent. */
 export interface Estimate {

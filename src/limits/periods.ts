@@ -2,7 +2,10 @@
  * UTC calendar periods for rpd and budgets. A period is [start, end) in ms since the epoch;
  * `start` is undefined for 'total', which never ends.
  */
-export type PeriodKind = 'day' | 'month' | 'total';
+import type { BudgetPeriod } from '../domain/key-settings.js';
+
+/** A budget's period: the domain's BudgetPeriod under the name the ledgers use. */
+export type PeriodKind = BudgetPeriod;
 
 export interface PeriodBounds {
   readonly start: number | undefined;
