@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
@@ -87,6 +87,11 @@ function discardBody(raw: IncomingMessage, body: V1Body['body']): void {
     body.destroy();
   }
   if (!raw.readableEnded) raw.resume();
+}
+
+function isWebSocketUpgrade(headers: IncomingHttpHeaders): boolean {
+  const upgrade = headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.toLowerCase().includes('websocket');
 }
 
 const notAllowed = (message: string): GatewayError => new GatewayError('endpoint_not_allowed', message);
@@ -187,6 +192,12 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const ctx = request.ctx;
     const { config, upstreams } = parts;
     const key = caller.key;
+    if (isWebSocketUpgrade(request.headers)) {
+      // Node hands an upgrade nobody accepts to the routes as a plain GET: relayed, `GET
+      // /v1/responses` would list every tenant's stored responses. 426 makes Codex fall back to
+      // HTTP at once (other statuses make it retry for seconds first).
+      throw new GatewayError('upgrade_required', 'WebSocket mode is not relayed by this gateway yet; use HTTP (POST /v1/responses with "stream": true).', { headers: { connection: 'close' } });
+    }
     const { path: fullPath, query } = canonicalPath(request.url);
     if (!fullPath.startsWith('/v1/')) throw new GatewayError('not_found', `No route for ${request.method} ${fullPath}.`);
     const path = fullPath.slice('/v1'.length);

@@ -204,6 +204,15 @@ for (const backend of storageBackends()) {
         });
       }
 
+      it('answers a WebSocket upgrade 426 (clients fall back to HTTP) instead of relaying it as a GET', async () => {
+        for (const [key, path] of [[ACCESS, '/v1/responses'], [keys.alice!, '/v1/responses'], [ACCESS, '/v1/realtime?model=gpt-realtime']] as const) {
+          const answer = await rawRequest(gateway.url, 'GET', path, key, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'openai-beta': 'responses_websockets=2026-02-06' });
+          assert.equal(answer.status, 426, `${path}: ${answer.text}`);
+          assert.match(answer.text, /upgrade_required/);
+        }
+        assert.equal(upstream.requests.length, 0, 'no list of stored responses was fetched');
+      });
+
       it('never lets a caller choose an Azure deployment or another upstream layout', async () => {
         for (const path of ['/v1/deployments/gpt-4o/chat/completions', '/v1/openai/deployments/x/chat/completions', '/v1/engines/davinci/completions']) {
           for (const key of [ACCESS, keys.mini!]) {
@@ -460,10 +469,10 @@ for (const backend of storageBackends()) {
 }
 
 /** One request with its target exactly as given (no client-side URL normalisation). */
-function rawRequest(base: string, method: string, path: string, key: string): Promise<{ status: number; text: string }> {
+function rawRequest(base: string, method: string, path: string, key: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: `Bearer ${key}` } }, (response) => {
+    const request = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: `Bearer ${key}`, ...headers } }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));

@@ -14,6 +14,8 @@ describe('refused before upstream', () => {
       'model_not_priced',
       // Ownership refuses another key's object while the request is prepared.
       'object_not_found',
+      // A WebSocket upgrade is refused before anything is sent (routes/v1.ts).
+      'upgrade_required',
       // Raised by the admin API only, which never calls an upstream.
       'conflict',
       'reload_refused',
