@@ -56,7 +56,8 @@ export class Ownership {
   /** Records new objects; visible to this process at once, to others once written. */
   async record(objects: readonly OwnedObject[]): Promise<void> {
     if (objects.length === 0) return;
-    for (const object of objects) this.remember(object);
+    // An id already known keeps its owner: the database's insert keeps the first one too.
+    for (const object of objects) if (!this.cache.has(object.id)) this.remember(object);
     try {
       await this.repository.insert(objects);
     } catch (error) {

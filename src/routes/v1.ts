@@ -46,6 +46,12 @@ const ANSWER_PEEK_LIMIT = 1024 * 1024;
 const HEAD_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,256})"/;
 /** Answers of object endpoints that may name files the caller's object produced. */
 const PRODUCED_FILES = /"(?:output_file_id|error_file_id|result_files|file)"\s*:/;
+/**
+ * The objects whose answers name the files they produced (a batch's output, a completed upload's
+ * file, a fine-tuning job's results) — and only those: a file's *content* is the caller's own
+ * bytes, and reading ids out of it would let a key claim any file by uploading its id.
+ */
+const PRODUCES_FILES: ReadonlySet<ObjectKind> = new Set(['batch', 'upload', 'fine_tuning_job']);
 
 /** What /v1 decided about a request before admission. */
 interface V1Prepared extends Prepared {
@@ -336,7 +342,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
         body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
         headers['content-length'] = String(Buffer.byteLength(redacted));
       }
-    } else if (!isSse && (creates !== undefined || (caller.key !== undefined && object?.does === 'use'))) {
+    } else if (!isSse && (creates !== undefined || (caller.key !== undefined && object?.does === 'use' && PRODUCES_FILES.has(object.kind)))) {
       body = await recordAnswerObjects(caller, answer, body, creates).catch((error: unknown) => {
         throw upstreamFailure(error, answer.upstream, timeouts);
       });

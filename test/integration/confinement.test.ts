@@ -411,6 +411,16 @@ for (const backend of storageBackends()) {
         assert.match((refused.json!.error as { message: string }).message, /line 1/);
       });
 
+      it('never reads owners out of a file\'s content (a key cannot claim another key\'s file by uploading its id)', async () => {
+        const bobs = await sdk(keys.bob!).files.create({ file: await toFile(Buffer.from('bob private'), 'b.txt'), purpose: 'user_data' });
+        const alice = sdk(keys.alice!);
+        const bait = JSON.stringify({ object: 'upload', id: 'x', output_file_id: bobs.id, error_file_id: bobs.id, result_files: [bobs.id], file: { id: bobs.id } });
+        const file = await alice.files.create({ file: await toFile(Buffer.from(bait), 'bait.json'), purpose: 'user_data' });
+        assert.equal(await (await alice.files.content(file.id)).text(), bait);
+        await assert.rejects(alice.files.content(bobs.id), OpenAI.NotFoundError);
+        await assert.rejects(alice.files.retrieve(bobs.id), OpenAI.NotFoundError);
+      });
+
       it('makes the output file of an own batch the key\'s own', async () => {
         const alice = sdk(keys.alice!);
         const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
