@@ -116,8 +116,11 @@ export class AttemptLoop {
 
   /** Every candidate is resting: wait for the soonest when it is near, else say why nothing can go. */
   private async waitForKey(route: Route, signal: AbortSignal): Promise<KeySlot> {
-    const waitMs = this.policy.waitForCapacity(route);
-    if (waitMs !== undefined) {
+    // A timer can fire a millisecond before Date.now() reaches the key's rest end (libuv's cached
+    // loop time): look again a few times rather than refuse a key about to be free.
+    for (let look = 0; look < 3; look++) {
+      const waitMs = this.policy.waitForCapacity(route);
+      if (waitMs === undefined) break;
       await this.pause(waitMs, signal);
       const later = this.router.choose(route);
       if (later) return later;

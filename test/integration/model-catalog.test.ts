@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { PoolSettings, UpstreamConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { ModelCatalog } from '../../src/upstream/model-catalog.js';
 import { UpstreamPool } from '../../src/upstream/pool.js';
-import { FakeUpstream, openAiError } from '../helpers/fake-upstream.js';
+import type { FakeUpstream} from '../helpers/fake-upstream.js';
+import { openAiError } from '../helpers/fake-upstream.js';
+import { TEST_TIMEOUTS, upstreamFixture } from '../helpers/upstream-fixture.js';
 
 const SETTINGS: PoolSettings = { maxAttempts: 3, retryBaseDelayMs: 10, cooldownMs: 30_000, circuitErrorRatio: 0.5, circuitMinRequests: 10, circuitWindowMs: 30_000, circuitOpenMs: 30_000 };
-const TIMEOUTS = { connectTimeoutMs: 2_000, firstByteTimeoutMs: 5_000, idleTimeoutMs: 5_000 };
+const TIMEOUTS = TEST_TIMEOUTS;
 
-const fakes: FakeUpstream[] = [];
-const pools: UpstreamPool[] = [];
-after(async () => {
-  await Promise.all(pools.map((pool) => pool.close()));
-  await Promise.all(fakes.map((fake) => fake.close()));
-});
-
-async function fake(): Promise<FakeUpstream> {
-  const started = await FakeUpstream.start();
-  fakes.push(started);
-  return started;
-}
+const { fake, track } = upstreamFixture();
 
 const keyOf = (name: string, index = 0): string => `sk-${name}-catalog-key-${String(index).padStart(4, '0')}`;
 
@@ -32,7 +23,7 @@ function catalogOf(upstreams: UpstreamConfig[], options: { settings?: Partial<Po
   const clock = { now: Date.parse('2026-03-01T12:00:00Z') };
   const logger = createLogger('info', { write: () => undefined });
   const pool = new UpstreamPool(upstreams, { ...SETTINGS, ...options.settings }, { logger, timeouts: { ...TIMEOUTS, ...options.timeouts }, random: () => 0 });
-  pools.push(pool);
+  track(pool);
   return { pool, catalog: new ModelCatalog(pool, () => clock.now), clock };
 }
 

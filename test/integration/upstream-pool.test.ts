@@ -1,29 +1,19 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadConfig, upstreamsFromConfig, type PoolSettings, type UpstreamConfig } from '../../src/config/index.js';
 import { GatewayError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamPool, type PoolRequest, type PoolResponse } from '../../src/upstream/pool.js';
 import { chatCompletion, FakeUpstream, openAiError, sendJson } from '../helpers/fake-upstream.js';
 import { tempConfigDir } from '../helpers/temp-config.js';
+import { TEST_TIMEOUTS, upstreamFixture } from '../helpers/upstream-fixture.js';
 
 const SETTINGS: PoolSettings = { maxAttempts: 3, retryBaseDelayMs: 100, cooldownMs: 30_000, circuitErrorRatio: 0.5, circuitMinRequests: 10, circuitWindowMs: 30_000, circuitOpenMs: 30_000 };
-const TIMEOUTS = { connectTimeoutMs: 2_000, firstByteTimeoutMs: 5_000, idleTimeoutMs: 5_000 };
+const TIMEOUTS = TEST_TIMEOUTS;
 const FOREVER = Number.POSITIVE_INFINITY;
 
-const fakes: FakeUpstream[] = [];
-const pools: UpstreamPool[] = [];
-after(async () => {
-  await Promise.all(pools.map((pool) => pool.close()));
-  await Promise.all(fakes.map((fake) => fake.close()));
-});
-
-async function fake(): Promise<FakeUpstream> {
-  const started = await FakeUpstream.start();
-  fakes.push(started);
-  return started;
-}
+const { fake, track } = upstreamFixture();
 
 /** A base URL nothing listens on: a fake that was started and closed again. */
 async function deadUrl(): Promise<string> {
@@ -64,7 +54,7 @@ function harness(upstreams: UpstreamConfig[], options: { settings?: Partial<Pool
     // Random 0 makes both balancer draws the first eligible upstream: the order of the list decides.
     random: options.random ?? (() => 0),
   });
-  pools.push(pool);
+  track(pool);
   return { pool, waits, clock, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>), logText: () => lines.join('') };
 }
 

@@ -1,27 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { PoolSettings, UpstreamConfig } from '../../src/config/index.js';
 import type { GatewayError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamPool, type PoolRequest } from '../../src/upstream/pool.js';
-import { FakeUpstream, openAiError } from '../helpers/fake-upstream.js';
+import { openAiError } from '../helpers/fake-upstream.js';
+import { TEST_TIMEOUTS, upstreamFixture } from '../helpers/upstream-fixture.js';
 
 const SETTINGS: PoolSettings = { maxAttempts: 3, retryBaseDelayMs: 100, cooldownMs: 30_000, circuitErrorRatio: 0.5, circuitMinRequests: 2, circuitWindowMs: 30_000, circuitOpenMs: 30_000 };
-const TIMEOUTS = { connectTimeoutMs: 2_000, firstByteTimeoutMs: 5_000, idleTimeoutMs: 5_000 };
+const TIMEOUTS = TEST_TIMEOUTS;
 
-const fakes: FakeUpstream[] = [];
-const pools: UpstreamPool[] = [];
-after(async () => {
-  await Promise.all(pools.map((pool) => pool.close()));
-  await Promise.all(fakes.map((fake) => fake.close()));
-});
-
-async function fake(): Promise<FakeUpstream> {
-  const started = await FakeUpstream.start();
-  fakes.push(started);
-  return started;
-}
+const { fake, track } = upstreamFixture();
 
 const keyOf = (name: string, index = 0): string => `sk-${name}-routing-key-${String(index).padStart(4, '0')}`;
 const fingerprint = (secret: string): string => createHash('sha256').update(secret).digest('hex').slice(0, 16);
@@ -53,7 +43,7 @@ function poolOf(upstreams: UpstreamConfig[], settings: Partial<PoolSettings> = {
     // Random 0 (the default here): every draw lands on the first upstream that can take the request.
     random,
   });
-  pools.push(pool);
+  track(pool);
   return { pool, clock };
 }
 
