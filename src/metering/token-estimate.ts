@@ -9,11 +9,12 @@
 import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import type { GptEncoding } from 'gpt-tokenizer/GptEncoding';
+import type { EndpointKind } from '../domain/endpoint-kind.js';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 
-/** The request kinds we can estimate; the same union as `EndpointKind` in policy/endpoints.ts. */
-export type EstimateEndpoint = 'chat' | 'completions' | 'embeddings' | 'responses' | 'other';
+/** The request kinds we can estimate: the endpoint kinds of the domain. */
+export type EstimateEndpoint = EndpointKind;
 
 /** Cookbook rule for gpt-3.5-turbo-0125 / gpt-4-0613 / gpt-4o: `<|start|>{role/name}\n{content}<|end|>\n`. */
 const TOKENS_PER_MESSAGE = 3;

@@ -61,10 +61,6 @@ export class GatewayRequest {
 
   constructor(readonly startedAt: number) {}
 
-  get step(): Step {
-    return this.#step;
-  }
-
   /** The upstream had the request: from then on an abort still costs the owner. */
   get sent(): boolean {
     return this.#sent;

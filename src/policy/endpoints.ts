@@ -1,5 +1,6 @@
-/** How the gateway meters a /v1 request: the bodies whose usage and estimates it understands. */
-export type EndpointKind = 'chat' | 'completions' | 'embeddings' | 'responses' | 'other';
+import type { EndpointKind } from '../domain/endpoint-kind.js';
+
+export type { EndpointKind };
 
 /** The kinds of objects an app key can own; the name is what ownership records store. */
 export type ObjectKind =

@@ -102,17 +102,12 @@ function isWebSocketUpgrade(headers: IncomingHttpHeaders): boolean {
 
 const notAllowed = (message: string): GatewayError => new GatewayError('endpoint_not_allowed', message);
 
-/** Whether the key has a budget that only metered answers can hold (token or USD budgets, tpm). */
-function spendLimited(key: AppKey): boolean {
-  return key.limits.budgetTokens != null || key.limits.budgetUsd != null || key.limits.tpm != null;
-}
-
 /**
  * An app key may use an endpoint when the gateway can hold everything the key restricts there
- * (SECURITY.md, "Endpoint policy"), or when its owner granted the endpoint in the key's `endpoints`.
+ * (SECURITY.md, "Endpoint policy"); the caller skips this for an endpoint the owner granted in
+ * the key's `endpoints`.
  */
 function confine(key: AppKey, method: string, path: string, endpoint: Endpoint | undefined): void {
-  if (key.endpoints?.allows(method, path)) return;
   const grant = `The owner can grant it in the key's "endpoints" ("${method} ${path}").`;
   if (endpoint === undefined) {
     throw notAllowed(`Key "${key.name}" may not use ${method} ${path}: the gateway does not know this endpoint, so it cannot hold the key's models, budgets and objects there. ${grant}`);
@@ -215,7 +210,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const endpoint = found.known ? found.endpoint : undefined;
     ctx.kind = endpoint?.kind ?? 'other';
     const granted = key?.endpoints?.allows(method, fullPath) === true;
-    if (key !== undefined) confine(key, method, fullPath, endpoint);
+    if (key !== undefined && !granted) confine(key, method, fullPath, endpoint);
     const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, listing: false, batch: undefined, models: false };
     if (method === 'GET' && path === '/models') {
       prepared.models = true;
@@ -240,7 +235,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       if (json !== undefined && endpoint?.references) prepared.affinity = (await checkReferences(caller, key ? objectReferences(json) : ownReferences(json))) ?? prepared.affinity;
       prepared.admitModel = ctx.model;
       if (key === undefined || endpoint === undefined || granted) return prepared;
-      if (endpoint.kind === 'responses' && json?.background === true && spendLimited(key)) {
+      if (endpoint.kind === 'responses' && json?.background === true && key.needsTokenEstimate) {
         throw notAllowed(`Key "${key.name}" may not create background responses: their usage arrives after the request, so the key's tpm and budgets cannot hold them yet. Send without "background", or the owner can grant "${method} ${fullPath}" in the key's "endpoints".`);
       }
       if (endpoint.name === 'POST /v1/batches' && json !== undefined) {
