@@ -9,8 +9,12 @@ import { answerPreflight, applyCors } from './http/cors.js';
 import { assertJsonDepth } from './http/json-depth.js';
 import { GatewayRequest } from './pipeline/gateway-request.js';
 import { requestIdFor } from './http/request-id.js';
+import { isUpgraded } from './http/upgraded-sockets.js';
 import type { RequestFinisher } from './pipeline/finish.js';
 import type { Logger } from './observability/logger.js';
+import type { Meter } from './metering/usage-event.js';
+import { SocketServer } from './sockets/socket-server.js';
+import type { BackgroundUsage } from './ownership/background-usage.js';
 import type { Ownership } from './ownership/ownership.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
@@ -19,10 +23,13 @@ import type { Runtime } from './runtime.js';
 
 export interface AppDeps {
   logger: Logger;
+  /** Where WebSocket turns are recorded (HTTP requests go through `finish`). */
+  meter: Meter;
   runtime: Runtime;
   finish: RequestFinisher;
   streams: ActiveStreams;
   ownership: Ownership;
+  backgroundUsage: BackgroundUsage;
 }
 
 /** Fastify with the gateway's request id, error rendering and logging conventions; routes are added by the caller. */
@@ -108,7 +115,8 @@ export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstanc
   });
   const closeUnused = (): void => {
     // Node attaches a response to its socket from the request's head until the response ends.
-    for (const socket of sockets) if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage) socket.destroy();
+    // WebSockets carry no HTTP response either; their relay closes them with a close frame (sockets/).
+    for (const socket of sockets) if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage && !isUpgraded(socket)) socket.destroy();
   };
   app.addHook('preClose', (done) => {
     responses.closeKeepAlive(closeUnused);
@@ -175,9 +183,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
 
   healthRoutes(app);
-  const routeDeps = { runtime, finish, streams: deps.streams, ownership: deps.ownership };
+  const routeDeps = { runtime, finish, streams: deps.streams, ownership: deps.ownership, backgroundUsage: deps.backgroundUsage };
   apiChatRoutes(app, config, routeDeps);
   v1Routes(app, config, routeDeps);
+  const sockets = new SocketServer(app.server, { runtime, meter: deps.meter, logger: deps.logger, ownership: deps.ownership, streams: deps.streams, maxMessageBytes: config.server.v1BodyLimit });
+  app.addHook('preClose', (done) => {
+    sockets.drain();
+    done();
+  });
   await app.ready();
   return app;
 }

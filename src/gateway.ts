@@ -18,6 +18,7 @@ import { KeysRepository } from './storage/keys-repository.js';
 import { UsageRepository } from './storage/usage-repository.js';
 import { ObjectsRepository } from './storage/objects-repository.js';
 import { Ownership } from './ownership/ownership.js';
+import { BackgroundUsage } from './ownership/background-usage.js';
 
 /** How often each instance checks the database for keys changed by the CLI or another instance. */
 const KEY_REFRESH_MS = 2000;
@@ -84,7 +85,8 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
     const streams = new ActiveStreams();
     const finish = requestFinisher(writer, () => runtime.current.prices);
     const ownership = new Ownership(new ObjectsRepository(database), logger);
-    const app = await buildApp(config, { logger, runtime, finish, streams, ownership });
+    const backgroundUsage = new BackgroundUsage({ ownership, meter: writer, limits, keyById: (id) => keyStore.byId(id), prices: () => runtime.current.prices, logger });
+    const app = await buildApp(config, { logger, meter: writer, runtime, finish, streams, ownership, backgroundUsage });
 
     async function reload(next: Config): Promise<ReloadResult> {
       const previous = runtime.current;

@@ -107,6 +107,15 @@ export class KeyStore {
     return pending;
   }
 
+  /**
+   * The key with this id as loaded now: a background response's usage is charged to its creator
+   * by id. A scan, as it runs once per background response, never per request.
+   */
+  byId(id: string): AppKey | undefined {
+    for (const key of this.byHash.values()) if (key.id === id) return key;
+    return undefined;
+  }
+
   /** Every origin some key allows, for answering preflights (which carry no key). */
   readonly origins = {
     has: (origin: string): boolean => this.originSet.has(origin),

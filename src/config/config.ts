@@ -1,5 +1,6 @@
 import type { KeyAttributes } from './key-entry.js';
 import type { PoolSettings, UpstreamConfig } from './upstream-entry.js';
+import type { ModelPrice } from '../domain/model-price.js';
 
 /** The gateway's whole configuration, parsed once at start-up and frozen. */
 export interface Config {
@@ -41,6 +42,8 @@ export interface Config {
   /** Retries, cool-down and circuit breaker of the upstream pool. */
   readonly pool: PoolSettings;
   readonly sseKeepaliveMs: number;
+  /** WebSocket relays (Responses WebSocket mode, Realtime): closed after this long without a message either way, or this long in all. */
+  readonly websocket: { readonly idleTimeoutMs: number; readonly maxDurationMs: number };
   readonly modelAlias: Readonly<Record<string, string>>;
   readonly v1Defaults: boolean;
   /** `sqlite:./data/openai-api.sqlite` by default, or a postgres:// URL. */
@@ -50,9 +53,9 @@ export interface Config {
   /** The admin API: off when the token is empty; its own listener, loopback unless admin_host says otherwise. */
   readonly admin: { readonly token: string; readonly host: string; readonly port: number };
   /** USD per 1M tokens, merged over the shipped price table. */
-  readonly prices: Readonly<Record<string, { input: number; cachedInput?: number; output?: number }>>;
+  readonly prices: Readonly<Record<string, ModelPrice>>;
   /** USD per 1M tokens for models `prices` does not list; undefined = such models cost null (and keys with a USD budget may not use them). */
-  readonly fallbackPrice: { readonly input: number; readonly cachedInput?: number; readonly output?: number } | undefined;
+  readonly fallbackPrice: Readonly<ModelPrice> | undefined;
   /** Serve without metering when the usage database is down (default: fail closed with 503). */
   readonly failOpen: boolean;
   /** How long shutdown waits for in-flight requests and streams before ending them. */

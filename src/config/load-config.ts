@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ModelPrice } from '../domain/model-price.js';
 import type { ChatDefaults, Config, ConfiguredKey } from './config.js';
 import type { KeyEntry } from './key-entry.js';
 import { DEFAULTS } from './defaults.js';
@@ -223,6 +224,18 @@ function resolveKeys(entries: readonly KeyEntry[], env: NodeJS.ProcessEnv): Conf
   });
 }
 
+type PriceEntry = { input: number; cached_input?: number; output?: number; audio_input?: number; audio_output?: number };
+
+/** A `prices` entry as the price table takes it (camelCase, absent fields left out). */
+function priceOf(entry: PriceEntry): ModelPrice {
+  const price: ModelPrice = { input: entry.input };
+  if (entry.cached_input !== undefined) price.cachedInput = entry.cached_input;
+  if (entry.output !== undefined) price.output = entry.output;
+  if (entry.audio_input !== undefined) price.audioInput = entry.audio_input;
+  if (entry.audio_output !== undefined) price.audioOutput = entry.audio_output;
+  return price;
+}
+
 function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJS.ProcessEnv): Config {
   const defaults: ChatDefaults = {
     botDesc: v.bot_desc,
@@ -273,13 +286,14 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
       circuitOpenMs: v.circuit_open * 1000,
     },
     sseKeepaliveMs: v.sse_keepalive * 1000,
+    websocket: { idleTimeoutMs: v.websocket_idle_timeout * 1000, maxDurationMs: v.websocket_max_duration * 1000 },
     modelAlias: v.model_alias,
     v1Defaults: v.v1_defaults,
     databaseUrl: v.database_url,
     keys: resolveKeys(v.keys, env),
     admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port },
-    prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, { input: p.input, cachedInput: p.cached_input, output: p.output }])),
-    fallbackPrice: v.fallback_price && { input: v.fallback_price.input, cachedInput: v.fallback_price.cached_input, output: v.fallback_price.output },
+    prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, priceOf(p)])),
+    fallbackPrice: v.fallback_price && priceOf(v.fallback_price),
     failOpen: v.fail_open,
     drainTimeoutMs: v.drain_timeout * 1000,
     usageFlushIntervalMs: v.usage_flush_interval * 1000,

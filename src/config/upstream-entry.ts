@@ -39,6 +39,8 @@ export interface UpstreamConfig {
   readonly proxy: string | undefined;
   /** Whether the gateway may add `stream_options.include_usage` for this upstream. */
   readonly includeUsage: boolean;
+  /** Whether the upstream takes WebSockets (Responses WebSocket mode, Realtime); OpenAI and Azure do, most compatible providers do not. */
+  readonly websockets: boolean;
 }
 
 /** Retries, cool-down and circuit breaker of the upstream pool (config seconds turned into ms). */
@@ -72,7 +74,7 @@ const isHttpUrl = (value: string, allowQuery: boolean): boolean => {
   }
 };
 
-const ENTRY_FIELDS = ['name', 'type', 'base_url', 'api_keys', 'api_keys_env', 'weight', 'models', 'headers', 'api_version', 'deployments', 'proxy', 'include_usage'];
+const ENTRY_FIELDS = ['name', 'type', 'base_url', 'api_keys', 'api_keys_env', 'weight', 'models', 'headers', 'api_version', 'deployments', 'proxy', 'include_usage', 'websockets'];
 
 const keyList = z.union([z.string(), z.array(z.string())]).transform((value) =>
   (Array.isArray(value) ? value : value.split('|')).map((item) => item.trim()).filter((item) => item.length > 0),
@@ -93,6 +95,7 @@ export const upstreamEntrySchema = z
     deployments: z.record(z.string(), z.string({ message: 'must be a deployment name' })).optional(),
     proxy: z.string().refine((value) => value === '' || isHttpUrl(value, true), { message: 'must be an http:// or https:// proxy URL, or "" to connect directly' }).optional(),
     include_usage: z.boolean({ message: 'must be true or false' }).default(true),
+    websockets: z.boolean({ message: 'must be true or false' }).optional(),
   })
   // Unknown fields are reported by resolveUpstreams, by name only: zod's strict mode or an issue
   // on the field would print its value, and `api_key: "sk-…"` is the likeliest typo of all.
@@ -168,6 +171,7 @@ export function resolveUpstreams(entries: readonly UpstreamEntry[], env: NodeJS.
       deployments: entry.deployments ?? {},
       proxy: entry.proxy === undefined ? globalProxy : entry.proxy === '' ? undefined : entry.proxy,
       includeUsage: entry.include_usage,
+      websockets: entry.websockets ?? entry.type !== 'openai-compatible',
     };
   });
 }
@@ -196,6 +200,7 @@ export function upstreamsFromConfig(config: Config): UpstreamConfig[] {
       deployments: {},
       proxy: upstream.proxy,
       includeUsage: true,
+      websockets: true,
     },
   ];
 }

@@ -32,7 +32,7 @@ export const ERROR_CATALOGUE = {
   object_not_found: { status: 404, type: 'invalid_request_error', refusedBeforeUpstream: true, description: 'No such object for this key (objects are visible only to the key that created them).' },
   conflict: { status: 409, type: 'invalid_request_error', refusedBeforeUpstream: true, description: 'The change conflicts with what exists (a name in use, a key managed in config.json).' },
   body_too_large: { status: 413, type: 'invalid_request_error', refusedBeforeUpstream: true, description: 'The body is larger than the configured limit.' },
-  upgrade_required: { status: 426, type: 'invalid_request_error', refusedBeforeUpstream: true, description: 'A WebSocket upgrade the gateway does not relay yet; clients such as Codex fall back to HTTP at once.' },
+  upgrade_required: { status: 426, type: 'invalid_request_error', refusedBeforeUpstream: true, description: 'A WebSocket upgrade where no upstream has a WebSocket (a path without one, or providers without WebSockets); clients such as Codex fall back to HTTP at once.' },
   rate_limit_exceeded: { status: 429, type: 'requests', refusedBeforeUpstream: true, description: 'A per-key rate limit (rpm, tpm, rpd) is used up; see Retry-After.' },
   budget_exceeded: { status: 429, type: 'insufficient_quota', refusedBeforeUpstream: true, description: 'A per-key budget (tokens or USD) is used up for its period.' },
   internal_error: { status: 500, type: 'server_error', description: 'A bug in the gateway; the request id is in the log.' },

@@ -48,6 +48,12 @@ export interface Reservation {
   settle(actual: { tokens: number; costUsd: number }): void;
   /** Returns the reserved tokens and cost (upstream error, nothing billed). */
   refund(): void;
+  /**
+   * The request ended but what it used is not known yet (a background response): the reservation
+   * stays held until settled or refunded, as the request's estimate — a bound held so far is
+   * replaced by it, so nothing of the request (its body) is kept alive meanwhile.
+   */
+  keep?(): void;
 }
 
 export interface LimitStore {
@@ -58,6 +64,12 @@ export interface LimitStore {
    * rejection is the usage loader's error. Synchronous when it can be: most requests are.
    */
   admit(keyId: string, keyName: string, limits: KeyLimits, demand: Demand): Reservation | Promise<Reservation>;
+  /**
+   * Counts usage that no reservation of this instance held — a background response's, recorded
+   * after its request ended (or on another instance): into the key's tpm window now and into the
+   * budget periods this instance has loaded. Never refuses anything, never waits.
+   */
+  record(keyId: string, limits: KeyLimits, actual: Estimate): void;
   /** Drops a key's state: key deleted, limits changed, budget reset. */
   forget(keyId: string): void;
 }

@@ -2,7 +2,7 @@ import { GatewayError } from '../errors/index.js';
 import { budgetPeriod, KeyState } from './key-state.js';
 import { loadLedger, nonNegative, type Ledger } from './ledger.js';
 import { exceedsUsd, limitRejection } from './limit-rejection.js';
-import type { Demand, KeyLimits, LimitStore, LoadUsage, Reservation } from './limit-store.js';
+import type { Demand, Estimate, KeyLimits, LimitStore, LoadUsage, Reservation } from './limit-store.js';
 import type { PeriodKind } from './periods.js';
 import { setRequestHeaders, setTokenHeaders } from './rate-limit-headers.js';
 import { RequestWindow, TokenWindow } from './sliding-window.js';
@@ -75,6 +75,23 @@ export class LimitTracker implements LimitStore {
   /** x-ratelimit-* headers for the key as it is now; empty when it has neither rpm nor tpm. */
   headers(keyId: string, limits: KeyLimits): Readonly<Record<string, string>> {
     return this.headersAt(this.states.get(keyId), limits, this.now());
+  }
+
+  record(keyId: string, limits: KeyLimits, actual: Estimate): void {
+    const tokens = nonNegative(actual.tokens);
+    const costUsd = nonNegative(actual.costUsd);
+    let state = this.states.get(keyId);
+    if (state === undefined) {
+      // Its budget periods load from the usage database on the key's next request; the tpm
+      // window exists only here, so it starts now.
+      if (limits.tpm == null) return;
+      state = new KeyState(keyId);
+      this.states.set(keyId, state);
+    }
+    if (limits.tpm != null) (state.tokens ??= new TokenWindow()).push(this.now(), tokens);
+    state.day?.record(tokens, costUsd);
+    state.month?.record(tokens, costUsd);
+    state.total?.record(tokens, costUsd);
   }
 
   forget(keyId: string): void {

@@ -66,6 +66,10 @@ export class TrackedReservation implements Reservation {
     this.release();
   }
 
+  keep(): void {
+    if (!this.done && this.demand !== undefined) this.tighten();
+  }
+
   /** Replaces the bound this loose reservation holds by the request's estimate, and unlinks it. */
   tighten(): void {
     const demand = this.demand!;

@@ -5,24 +5,31 @@
  * USD budget also counts models nobody priced; see policy/admission.ts).
  */
 
-/** USD per 1M tokens. `cachedInput` defaults to `input`; `output` to 0 (embeddings produce none). */
-export interface ModelPrice {
-  input: number;
-  cachedInput?: number;
-  output?: number;
-}
+import type { ModelPrice } from '../domain/model-price.js';
 
-/** The token counts a cost is computed from; `cachedTokens` is the part of `promptTokens` served from cache. */
+export type { ModelPrice };
+
+/**
+ * The token counts a cost is computed from: `cachedTokens` is the part of `promptTokens` served
+ * from cache (priced `cachedInput`, audio or not), `audioPromptTokens` the uncached audio part of
+ * it, `audioCompletionTokens` the audio part of `completionTokens`.
+ */
 export interface CostUsage {
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+  audioPromptTokens?: number;
+  audioCompletionTokens?: number;
 }
 
-function price(input: number, cachedInput?: number, output?: number): Readonly<ModelPrice> {
+function price(input: number, cachedInput?: number, output?: number, audio?: { input: number; output: number }): Readonly<ModelPrice> {
   const entry: ModelPrice = { input };
   if (cachedInput !== undefined) entry.cachedInput = cachedInput;
   if (output !== undefined) entry.output = output;
+  if (audio !== undefined) {
+    entry.audioInput = audio.input;
+    entry.audioOutput = audio.output;
+  }
   return Object.freeze(entry);
 }
 
@@ -46,6 +53,12 @@ export const DEFAULT_PRICES: Readonly<Record<string, Readonly<ModelPrice>>> = Ob
   'text-embedding-3-small': price(0.02),
   'text-embedding-3-large': price(0.13),
   'gpt-3.5-turbo-instruct': price(1.5, undefined, 2),
+  // Realtime: text and audio tokens priced apart; cached input (text or audio) at one price.
+  // From OpenAI's pricing page as of 2025-09 (gpt-realtime GA) [verify before relying on them].
+  'gpt-realtime': price(4, 0.4, 16, { input: 32, output: 64 }),
+  'gpt-realtime-mini': price(0.6, 0.06, 2.4, { input: 10, output: 20 }),
+  'gpt-4o-realtime-preview': price(5, 2.5, 20, { input: 40, output: 80 }),
+  'gpt-4o-mini-realtime-preview': price(0.6, 0.3, 2.4, { input: 10, output: 20 }),
 });
 
 /**
@@ -106,11 +119,17 @@ export class PriceTable {
     const prompt = tokens(usage.promptTokens);
     // Cached tokens are part of the prompt; more than the prompt would be an upstream bug, not a discount.
     const cached = Math.min(tokens(usage.cachedTokens), prompt);
+    const audioIn = Math.min(tokens(usage.audioPromptTokens ?? 0), prompt - cached);
+    const completion = tokens(usage.completionTokens);
+    const audioOut = Math.min(tokens(usage.audioCompletionTokens ?? 0), completion);
+    const output = entry.output ?? 0;
     // tokens × USD per 1M tokens = millionths of a dollar.
     const microUsd =
-      (prompt - cached) * entry.input +
+      (prompt - cached - audioIn) * entry.input +
+      audioIn * (entry.audioInput ?? entry.input) +
       cached * (entry.cachedInput ?? entry.input) +
-      tokens(usage.completionTokens) * (entry.output ?? 0);
+      (completion - audioOut) * output +
+      audioOut * (entry.audioOutput ?? output);
     return Math.round((microUsd / 1e6) * COST_SCALE) / COST_SCALE;
   }
 }

@@ -2,9 +2,9 @@ import type { Caller } from '../auth/authenticator.js';
 import { GatewayError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { ObjectKind } from '../policy/endpoints.js';
-import type { ObjectsRepository, OwnedObject } from '../storage/objects-repository.js';
+import type { ObjectsRepository, OwnedObject, PendingUsage } from '../storage/objects-repository.js';
 
-export type { OwnedObject };
+export type { OwnedObject, PendingUsage };
 
 /** Objects remembered in memory; the database holds them all. */
 const CACHE_LIMIT = 50_000;
@@ -65,6 +65,21 @@ export class Ownership {
       // owner. Logged, never thrown: failing the answer would hide an object the caller paid for.
       this.logger.error({ err: (error as Error).message, objects: objects.length }, 'could not record object owners; other instances will not see them');
     }
+  }
+
+  /**
+   * Claims the recording of a background response's usage (see ObjectsRepository.claimUsage):
+   * true for exactly one caller across instances. Either way the usage is recorded now, and this
+   * process remembers it, so its later retrieves are relayed without a look at their usage.
+   * Throws the StorageError when the database cannot decide (nothing is claimed then).
+   */
+  async claimUsage(object: OwnedObject, at: Date): Promise<boolean> {
+    const claimed = await this.repository.claimUsage(object.id, at);
+    if (object.pendingUsage !== undefined) {
+      this.cache.delete(object.id);
+      this.remember({ ...object, pendingUsage: { ...object.pendingUsage, recordedAt: at } });
+    }
+    return claimed;
   }
 
   /** Of these ids, the ones the caller owns (list filtering): one query for the misses. */

@@ -20,6 +20,12 @@ export interface Reference {
   id: string;
 }
 
+/**
+ * Free-form maps the caller fills as it likes and the API never resolves ids from: Codex sends
+ * `client_metadata.thread_id` (its own session id), which is no Assistants thread.
+ */
+const OPAQUE_FIELDS = new Set(['metadata', 'client_metadata']);
+
 /** Deeper than any real request body; JSON depth is already capped at 256 before this runs. */
 const MAX_DEPTH = 64;
 
@@ -42,6 +48,7 @@ function walk(value: unknown, out: Reference[], depth: number): void {
     return;
   }
   for (const field in value as Record<string, unknown>) {
+    if (OPAQUE_FIELDS.has(field)) continue;
     const child = (value as Record<string, unknown>)[field];
     const kind = Object.hasOwn(REFERENCE_FIELDS, field) ? REFERENCE_FIELDS[field] : undefined;
     if (kind !== undefined) addIds(out, kind, child);

@@ -15,7 +15,8 @@ export interface RequestFinisher {
  * (and by the server's response hook for requests no pipeline route took): settles its
  * reservation (or refunds it when nothing was produced), records its usage — the upstream's
  * numbers, or an estimate for a stream cut before its usage event, a batch, a request the client
- * left after the upstream had it — and writes its log line.
+ * left after the upstream had it — and writes its log line. A background response's usage comes
+ * later and is recorded on its own (ownership/background-usage.ts), not here.
  */
 export function requestFinisher(meter: Meter, prices: () => PriceTable): RequestFinisher {
   return (request, status) => {
@@ -24,7 +25,10 @@ export function requestFinisher(meter: Meter, prices: () => PriceTable): Request
     let usage: Usage | undefined = ctx.usage;
     let source: UsageSource = usage ? 'upstream' : 'none';
     let costUsd: number | null | undefined;
-    if (!usage && ctx.textSeen && ctx.kind !== 'other') {
+    if (ctx.usageDeferred) {
+      // A background response: its usage gets its own record once it is seen, charged to the
+      // reservation this request handed over (ownership/background-usage.ts).
+    } else if (!usage && ctx.textSeen && ctx.kind !== 'other') {
       usage = estimateUsage(ctx.kind, ctx.body, ctx.model, ctx.textSeen());
       source = 'estimated';
     } else if (!usage && ctx.charge) {

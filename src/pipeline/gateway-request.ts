@@ -67,6 +67,26 @@ export class GatewayRequest {
   }
   #sent = false;
 
+  /**
+   * Set by `deferUsage()`: the answer's usage gets a record of its own later (a background
+   * response's, when first seen finished), so this request's record carries none — no estimate either.
+   */
+  get usageDeferred(): boolean {
+    return this.#usageDeferred;
+  }
+  #usageDeferred = false;
+
+  /**
+   * Hands the request's reservation to whoever records its usage later (ownership/background-usage.ts);
+   * the request's own finish then neither settles nor refunds it.
+   */
+  deferUsage(): Ticket | undefined {
+    this.#usageDeferred = true;
+    const ticket = this.ticket;
+    this.ticket = undefined;
+    return ticket;
+  }
+
   /** Aborted when the client leaves; created on first use (most requests never need it). */
   get signal(): AbortSignal {
     this.#abort ??= new AbortController();

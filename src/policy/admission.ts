@@ -54,8 +54,12 @@ export class Admission {
     return this.reserve(key, key.needsTokenEstimate ? estimate() : NOTHING);
   }
 
-  /** The refusals that come before any limit; the caller's key, if it has one. */
-  private check(caller: Caller, model: string | undefined): AppKey | undefined {
+  /**
+   * The refusals that come before any limit (storage down, a model the key may not use or a USD
+   * budget cannot price), without holding anything: for a WebSocket's handshake, whose turns are
+   * admitted one by one later. Returns the caller's key, if it has one.
+   */
+  check(caller: Caller, model: string | undefined): AppKey | undefined {
     if (this.health && !this.health.healthy && !this.failOpen) {
       throw new GatewayError('storage_unavailable', 'The usage database is unavailable, so requests cannot be metered; try again shortly.');
     }

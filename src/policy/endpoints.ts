@@ -115,6 +115,10 @@ const TABLE: Readonly<Record<string, Spec>> = {
   'POST /audio/transcriptions': { body: 'multipart', modelAt: 'model', enforces: MEDIA },
   'POST /audio/translations': { body: 'multipart', modelAt: 'model', enforces: MEDIA },
   // A temporary credential spends directly at the upstream: only the model can be checked.
+  // WebSockets (src/sockets/): each turn is checked, admitted and metered like its HTTP request.
+  'WEBSOCKET /responses': { kind: 'responses', body: 'none', modelAt: 'model', references: true, object: create('response') },
+  // The model is checked at the handshake and on session.update; each response is metered from response.done. The session's instructions and output limits are the caller's.
+  'WEBSOCKET /realtime': { body: 'none', modelAt: 'model', enforces: { models: true, budget: true, ceiling: false, persona: false } },
   'POST /realtime/client_secrets': { body: 'json', modelAt: 'session.model', enforces: MODELS_ONLY },
   'POST /realtime/sessions': { body: 'json', modelAt: 'model', enforces: MODELS_ONLY },
   'POST /realtime/transcription_sessions': { body: 'json', enforces: NOTHING },

@@ -11,6 +11,12 @@ export interface KeyPolicy {
   maxTokensCeiling: number | undefined;
 }
 
+/** The policy an app key carries into its bodies; undefined when it carries none (most keys). */
+export function keyPolicyOf(key: { persona?: KeyPolicy['persona']; defaults?: KeyPolicy['defaults']; maxTokensCeiling?: number } | undefined): KeyPolicy | undefined {
+  if (!key || (!key.persona && !key.defaults && key.maxTokensCeiling === undefined)) return undefined;
+  return { persona: key.persona, defaults: key.defaults, maxTokensCeiling: key.maxTokensCeiling };
+}
+
 export interface V1BodyPolicy {
   modelAlias: Readonly<Record<string, string>>;
   /** The owner's global defaults (`v1_defaults: true`), filling only what the caller left out. */

@@ -7,11 +7,9 @@ import { assertJsonDepth } from '../http/json-depth.js';
 import { readMultipartModel } from '../http/multipart-model.js';
 import { ByteLimit, declaredLength, readBody, tooLarge } from '../http/read-body.js';
 import type { Endpoint } from '../policy/endpoints.js';
+import { checkedModel, MAX_MODEL_BYTES } from '../policy/model-name.js';
 import { resolveAlias } from '../policy/model-rules.js';
-import { prepareV1Body, type KeyPolicy } from '../policy/v1-body.js';
-
-/** Longer model names are refused before they reach a log line, a cache, a glob or the usage table. */
-export const MAX_MODEL_BYTES = 256;
+import { keyPolicyOf, prepareV1Body } from '../policy/v1-body.js';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
@@ -40,23 +38,7 @@ export interface V1BodyOptions {
   limit: number;
 }
 
-function keyPolicy(caller: Caller): KeyPolicy | undefined {
-  const key = caller.key;
-  if (!key || (!key.persona && !key.defaults && key.maxTokensCeiling === undefined)) return undefined;
-  return { persona: key.persona, defaults: key.defaults, maxTokensCeiling: key.maxTokensCeiling };
-}
-
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
-
-/** A model name as the caller sent it: a string of at most 256 bytes, or absent. */
-export function checkedModel(value: unknown, field = 'model'): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new GatewayError('invalid_request', `"${field}" must be a string.`, { param: field });
-  if (value.length > MAX_MODEL_BYTES || Buffer.byteLength(value) > MAX_MODEL_BYTES) {
-    throw new GatewayError('invalid_request', `"${field}" is longer than ${MAX_MODEL_BYTES} bytes; no model has such a name.`, { param: field });
-  }
-  return value;
-}
 
 function parseJson(bytes: Buffer, what: string): unknown {
   let parsed: unknown;
@@ -142,7 +124,7 @@ export async function readV1Body(request: FastifyRequest, caller: Caller, endpoi
     const prepared = prepareV1Body(endpoint?.kind ?? 'other', bytes, parsed, {
       modelAlias: config.modelAlias,
       defaults: config.v1Defaults ? config.defaults : undefined,
-      key: keyPolicy(caller),
+      key: keyPolicyOf(caller.key),
       includeUsage: options.includeUsage,
     });
     ctx.model = checkedModel(prepared.model);

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
@@ -11,9 +11,11 @@ import { tooLarge } from '../http/read-body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/relay-headers.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
 import { objectsInAnswer } from '../ownership/answers.js';
-import { ownerIdOf, type Ownership, type OwnedObject } from '../ownership/ownership.js';
+import type { BackgroundUsage } from '../ownership/background-usage.js';
+import { ownerIdOf, type Ownership, type OwnedObject, type PendingUsage } from '../ownership/ownership.js';
 import { objectReferences, type Reference } from '../ownership/references.js';
 import { checkBatchInput } from '../policy/batch-input.js';
+import { confine } from '../policy/confine.js';
 import { classify, type Endpoint, type ObjectKind } from '../policy/endpoints.js';
 import { relayBody } from '../streaming/relay-response.js';
 import { SSE_KEEPALIVE } from '../streaming/sse-usage-tap.js';
@@ -35,6 +37,7 @@ export interface V1Deps {
   finish: RequestFinisher;
   streams: ActiveStreams;
   ownership: Ownership;
+  backgroundUsage: BackgroundUsage;
 }
 
 const HTML_TYPE = /^\s*text\/html\b/i;
@@ -52,6 +55,8 @@ const PRODUCED_FILES = /"(?:output_file_id|error_file_id|result_files|file)"\s*:
  * bytes, and reading ids out of it would let a key claim any file by uploading its id.
  */
 const PRODUCES_FILES: ReadonlySet<ObjectKind> = new Set(['batch', 'upload', 'fine_tuning_job']);
+/** The answers that show a response as it is now, so a finished background response with its usage. */
+const SHOWS_RESPONSE: ReadonlySet<string> = new Set(['GET /v1/responses/{id}', 'POST /v1/responses/{id}/cancel']);
 
 /** What /v1 decided about a request before admission. */
 interface V1Prepared extends Prepared {
@@ -66,6 +71,10 @@ interface V1Prepared extends Prepared {
   affinity: OwnedObject | undefined;
   /** The kind of object the answer creates, when it creates one. */
   creates: ObjectKind | undefined;
+  /** A background response: its usage comes later, recorded on its own (ownership/background-usage.ts). */
+  background: boolean;
+  /** A background response whose usage is still to be recorded, which this request's answer may show finished. */
+  settles: OwnedObject | undefined;
   /** An app key's list, filtered to its own objects. */
   listing: boolean;
   batch: BatchCharge | undefined;
@@ -95,32 +104,6 @@ function discardBody(raw: IncomingMessage, body: V1Body['body']): void {
   if (!raw.readableEnded) raw.resume();
 }
 
-function isWebSocketUpgrade(headers: IncomingHttpHeaders): boolean {
-  const upgrade = headers.upgrade;
-  return typeof upgrade === 'string' && upgrade.toLowerCase().includes('websocket');
-}
-
-const notAllowed = (message: string): GatewayError => new GatewayError('endpoint_not_allowed', message);
-
-/**
- * An app key may use an endpoint when the gateway can hold everything the key restricts there
- * (SECURITY.md, "Endpoint policy"); the caller skips this for an endpoint the owner granted in
- * the key's `endpoints`.
- */
-function confine(key: AppKey, method: string, path: string, endpoint: Endpoint | undefined): void {
-  const grant = `The owner can grant it in the key's "endpoints" ("${method} ${path}").`;
-  if (endpoint === undefined) {
-    throw notAllowed(`Key "${key.name}" may not use ${method} ${path}: the gateway does not know this endpoint, so it cannot hold the key's models, budgets and objects there. ${grant}`);
-  }
-  const can = endpoint.enforces;
-  const cannot: string[] = [];
-  if (key.models !== undefined && !can.models) cannot.push('its model list');
-  if ((key.limits.budgetTokens != null || key.limits.budgetUsd != null) && !can.budget) cannot.push('its budget');
-  if (key.maxTokensCeiling !== undefined && !can.ceiling) cannot.push('its max_tokens ceiling');
-  if (key.persona !== undefined && key.persona.mode !== 'off' && key.persona.text !== '' && !can.persona) cannot.push('its persona');
-  if (cannot.length > 0) throw notAllowed(`Key "${key.name}" may not use ${endpoint.name}: the gateway cannot hold ${cannot.join(' or ')} there. ${grant}`);
-}
-
 /**
  * Everything under /v1 is relayed to the upstream with the server-held key, on one canonical
  * path. The endpoint table (policy/endpoints.ts) says what each known endpoint lets the gateway
@@ -129,7 +112,7 @@ function confine(key: AppKey, method: string, path: string, endpoint: Endpoint |
  * without a code change.
  */
 export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Deps): void {
-  const { runtime, finish, streams, ownership } = deps;
+  const { runtime, finish, streams, ownership, backgroundUsage } = deps;
 
   /** Every object the body names must be the caller's; the one to follow (a previous response first) gives the affinity. */
   async function checkReferences(caller: Caller, references: readonly Reference[]): Promise<OwnedObject | undefined> {
@@ -164,8 +147,12 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     }
   }
 
-  /** Records the objects an answer hands the caller, reading the answer's start (or all of it, when small). */
-  async function recordAnswerObjects(caller: Caller, answer: UpstreamAnswer, body: Dispatcher.ResponseData['body'], creates: ObjectKind | undefined): Promise<Dispatcher.ResponseData['body']> {
+  /**
+   * Records the objects an answer hands the caller, reading the answer's start (or all of it, when
+   * small); `pending` marks the response it creates as a background one. Returns the body to relay
+   * and the record of the object created.
+   */
+  async function recordAnswerObjects(caller: Caller, answer: UpstreamAnswer, body: Dispatcher.ResponseData['body'], creates: ObjectKind | undefined, pending: PendingUsage | undefined): Promise<{ body: Dispatcher.ResponseData['body']; created: OwnedObject | undefined }> {
     const peeked = await peekBody(body, ANSWER_PEEK_LIMIT);
     let found: Reference[] = [];
     if (peeked.complete) {
@@ -180,12 +167,21 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       const id = HEAD_ID.exec(peeked.text)?.[1];
       if (id !== undefined) found = [{ kind: creates, id }];
     }
-    if (found.length > 0) await ownership.record(found.map((reference) => ownedBy(caller, answer, reference)));
-    return peeked.body;
+    const owned = found.map((reference) => ownedBy(caller, answer, reference, reference.kind === creates ? pending : undefined));
+    if (owned.length > 0) await ownership.record(owned);
+    return { body: peeked.body, created: owned.find((object) => object.kind === creates) };
   }
 
-  function ownedBy(caller: Caller, answer: UpstreamAnswer, reference: Reference): OwnedObject {
-    return { id: reference.id, kind: reference.kind, keyId: ownerIdOf(caller), upstream: answer.upstream, upstreamKey: answer.upstreamKey, createdAt: new Date() };
+  function ownedBy(caller: Caller, answer: UpstreamAnswer, reference: Reference, pending?: PendingUsage): OwnedObject {
+    const object: OwnedObject = { id: reference.id, kind: reference.kind, keyId: ownerIdOf(caller), upstream: answer.upstream, upstreamKey: answer.upstreamKey, createdAt: new Date() };
+    if (pending !== undefined) object.pendingUsage = pending;
+    return object;
+  }
+
+  /** A background response's creation: its usage is the response's, recorded later; a key with limits keeps its reservation until then. */
+  function deferToResponse(request: FastifyRequest, id: string): void {
+    const reservation = request.ctx.deferUsage();
+    if (request.ctx.caller?.key?.limited === true) backgroundUsage.hold(id, reservation);
   }
 
   /** Everything before admission: the canonical path, the endpoint's policy, the body, the objects it names. */
@@ -193,12 +189,6 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const ctx = request.ctx;
     const { config, upstreams } = parts;
     const key = caller.key;
-    if (isWebSocketUpgrade(request.headers)) {
-      // Node hands an upgrade nobody accepts to the routes as a plain GET: relayed, `GET
-      // /v1/responses` would list every tenant's stored responses. 426 makes Codex fall back to
-      // HTTP at once (other statuses make it retry for seconds first).
-      throw new GatewayError('upgrade_required', 'WebSocket mode is not relayed by this gateway yet; use HTTP (POST /v1/responses with "stream": true).', { headers: { connection: 'close' } });
-    }
     const { path: fullPath, query } = canonicalPath(request.url);
     if (!fullPath.startsWith('/v1/')) throw new GatewayError('not_found', `No route for ${request.method} ${fullPath}.`);
     const path = fullPath.slice('/v1'.length);
@@ -211,7 +201,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     ctx.kind = endpoint?.kind ?? 'other';
     const granted = key?.endpoints?.allows(method, fullPath) === true;
     if (key !== undefined && !granted) confine(key, method, fullPath, endpoint);
-    const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, listing: false, batch: undefined, models: false };
+    const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, background: false, settles: undefined, listing: false, batch: undefined, models: false };
     if (method === 'GET' && path === '/models') {
       prepared.models = true;
       return prepared;
@@ -220,7 +210,11 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       throw new GatewayError('model_not_found', `The model \`${path.slice('/models/'.length, 264)}\` does not exist or key "${key.name}" may not use it.`);
     }
     const object = endpoint?.object;
-    if (object?.does === 'use' && found.known && found.id !== undefined) prepared.affinity = await ownership.authorize(caller, object.kind, found.id);
+    if (object?.does === 'use' && found.known && found.id !== undefined) {
+      const used = await ownership.authorize(caller, object.kind, found.id);
+      prepared.affinity = used;
+      if (used?.pendingUsage !== undefined && used.pendingUsage.recordedAt === undefined && SHOWS_RESPONSE.has(found.endpoint.name)) prepared.settles = used;
+    }
     if (object?.does === 'list' && key !== undefined) {
       prepared.listing = true;
       // A cursor is one of the caller's own objects; another's would tell where that object sits in the list.
@@ -232,12 +226,10 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     try {
       const json = body.json;
       prepared.creates = object?.does === 'create' ? object.kind : endpoint?.kind === 'chat' && json?.store === true ? 'chat_completion' : undefined;
+      prepared.background = prepared.creates === 'response' && json?.background === true;
       if (json !== undefined && endpoint?.references) prepared.affinity = (await checkReferences(caller, key ? objectReferences(json) : ownReferences(json))) ?? prepared.affinity;
       prepared.admitModel = ctx.model;
       if (key === undefined || endpoint === undefined || granted) return prepared;
-      if (endpoint.kind === 'responses' && json?.background === true && key.needsTokenEstimate) {
-        throw notAllowed(`Key "${key.name}" may not create background responses: their usage arrives after the request, so the key's tpm and budgets cannot hold them yet. Send without "background", or the owner can grant "${method} ${fullPath}" in the key's "endpoints".`);
-      }
       if (endpoint.name === 'POST /v1/batches' && json !== undefined) {
         prepared.batch = await checkBatch(parts, key, json, prepared.affinity, ctx.signal);
       } else if (key.models !== undefined && endpoint.modelAt !== undefined && ctx.model === undefined) {
@@ -260,7 +252,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const timeouts = config.upstream;
     const limit = config.server.v1BodyLimit;
     const caller = ctx.caller!;
-    const { body: outgoing, path, query, listing, creates, affinity } = prepared;
+    const { body: outgoing, path, query, listing, creates, affinity, background, settles } = prepared;
     const object = prepared.endpoint?.object;
     const early = outgoing.stream ? new EarlyStream(reply, config.sseKeepaliveMs) : undefined;
     let answer: PoolResponse;
@@ -337,15 +329,23 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
         body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
         headers['content-length'] = String(Buffer.byteLength(redacted));
       }
-    } else if (!isSse && (creates !== undefined || (caller.key !== undefined && object?.does === 'use' && PRODUCES_FILES.has(object.kind)))) {
-      body = await recordAnswerObjects(caller, answer, body, creates).catch((error: unknown) => {
+    }
+    // The background response this answer creates: its usage is recorded once it is seen finished.
+    let created: OwnedObject | undefined;
+    let recorded: Promise<void> | undefined;
+    const pending = background && status < 400 ? { model: ctx.model ?? null, recordedAt: undefined } : undefined;
+    if (status < 400 && !isSse && (creates !== undefined || (caller.key !== undefined && object?.does === 'use' && PRODUCES_FILES.has(object.kind)))) {
+      const read = await recordAnswerObjects(caller, answer, body, creates, pending).catch((error: unknown) => {
         throw upstreamFailure(error, answer.upstream, timeouts);
       });
+      body = read.body;
+      if (pending !== undefined) created = read.created;
     }
     headers['x-openai-api-upstream'] = answer.upstream;
     headers['x-openai-api-attempts'] = String(answer.attempts);
     const limitHeaders = ctx.ticket?.headers;
     if (limitHeaders) for (const name in limitHeaders) headers[name] = limitHeaders[name]!;
+    if (created !== undefined) deferToResponse(request, created.id);
     const client = reply.raw;
     if (!early?.committed) {
       reply.hijack();
@@ -356,13 +356,28 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const onObjectId =
       isSse && creates !== undefined
         ? (id: string): void => {
-            void ownership.record([ownedBy(caller, answer, { kind: creates, id })]);
+            const owned = ownedBy(caller, answer, { kind: creates, id }, pending);
+            recorded = ownership.record([owned]);
+            if (pending === undefined) return;
+            created = owned;
+            deferToResponse(request, id);
           }
         : undefined;
     const unregister = streams.add((error) => body.destroy(error));
-    const outcome = await relayBody(client, body, isSse, { meter: ctx.kind !== 'other' && status < 400, dropUsageEvent: outgoing.usageInjected, expectDone: ctx.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets(), onObjectId }, () => ctx.clientLeft());
+    // A response whose usage is still to come is read for it; the retrieve itself is not metered.
+    const meter = (ctx.kind !== 'other' || settles !== undefined) && status < 400;
+    const outcome = await relayBody(client, body, isSse, { meter, dropUsageEvent: outgoing.usageInjected, expectDone: ctx.kind !== 'other', keepaliveMs: config.sseKeepaliveMs, failure, secrets: upstreams.secrets(), onObjectId }, () => ctx.clientLeft());
     unregister();
-    ctx.relayed({ usage: outcome.usage, textSeen: outcome.textSeen, firstByteAt: outcome.firstByteAt, errorCode: outcome.error?.code ?? (status >= 400 ? upstreamStatusCode(status) : undefined) });
+    const finished = created ?? settles;
+    const usage = outcome.usage;
+    if (finished !== undefined && usage !== undefined) {
+      // Its own record, charged to the key that created it, once; after the client has the answer.
+      const seen = { requestId: request.id, upstream: answer.upstream };
+      // A stream's record of the response may still be on its way to the database, where the claim looks.
+      void Promise.resolve(recorded).then(() => backgroundUsage.settle(finished, usage, seen));
+    }
+    const own = ctx.usageDeferred || settles !== undefined ? undefined : outcome;
+    ctx.relayed({ usage: own?.usage, textSeen: own?.textSeen, firstByteAt: outcome.firstByteAt, errorCode: outcome.error?.code ?? (status >= 400 ? upstreamStatusCode(status) : undefined) });
     if (outcome.aborted) {
       ctx.aborted = true;
       return 499;

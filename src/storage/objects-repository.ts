@@ -15,10 +15,24 @@ export interface OwnedObject {
   /** Fingerprint of the upstream key that created it (never the key), for affinity. */
   upstreamKey: string | null;
   createdAt: Date;
+  /**
+   * Set on a background response only: its usage arrives after its request and is recorded once,
+   * when the gateway first sees it finished (ownership/background-usage.ts).
+   */
+  pendingUsage?: PendingUsage;
+}
+
+export interface PendingUsage {
+  /** The model the response runs on (its usage is priced with it); null when the request named none. */
+  model: string | null;
+  /** When its usage was recorded; undefined while it is still to come. */
+  recordedAt: Date | undefined;
 }
 
 function fromRow(row: Selectable<OwnedObjectsTable>): OwnedObject {
-  return { id: row.id, kind: row.kind, keyId: row.key_id, upstream: row.upstream, upstreamKey: row.upstream_key, createdAt: new Date(row.created_at) };
+  const object: OwnedObject = { id: row.id, kind: row.kind, keyId: row.key_id, upstream: row.upstream, upstreamKey: row.upstream_key, createdAt: new Date(row.created_at) };
+  if (Number(row.usage_pending) === 1) object.pendingUsage = { model: row.usage_model, recordedAt: row.usage_recorded_at === null ? undefined : new Date(row.usage_recorded_at) };
+  return object;
 }
 
 /** The `owned_objects` table: who created which object. */
@@ -34,7 +48,19 @@ export class ObjectsRepository {
     try {
       await this.database.db
         .insertInto('owned_objects')
-        .values(objects.map((object) => ({ id: object.id, kind: object.kind, key_id: object.keyId, upstream: object.upstream, upstream_key: object.upstreamKey, created_at: object.createdAt.toISOString() })))
+        .values(
+          objects.map((object) => ({
+            id: object.id,
+            kind: object.kind,
+            key_id: object.keyId,
+            upstream: object.upstream,
+            upstream_key: object.upstreamKey,
+            created_at: object.createdAt.toISOString(),
+            usage_pending: object.pendingUsage ? 1 : 0,
+            usage_model: object.pendingUsage?.model ?? null,
+            usage_recorded_at: object.pendingUsage?.recordedAt?.toISOString() ?? null,
+          })),
+        )
         .onConflict((conflict) => conflict.column('id').doNothing())
         .execute();
     } catch (error) {
@@ -58,6 +84,26 @@ export class ObjectsRepository {
       return rows.map(fromRow);
     } catch (error) {
       throw toStorageError(error, 'reading object owners failed');
+    }
+  }
+
+  /**
+   * Claims the recording of a background response's usage: true for exactly one caller, whichever
+   * instance it runs on — one conditional UPDATE decides (a row lock on PostgreSQL, the write lock
+   * on SQLite), and every later claim finds `usage_recorded_at` set.
+   */
+  async claimUsage(id: string, at: Date): Promise<boolean> {
+    try {
+      const result = await this.database.db
+        .updateTable('owned_objects')
+        .set({ usage_recorded_at: at.toISOString() })
+        .where('id', '=', id)
+        .where('usage_pending', '=', 1)
+        .where('usage_recorded_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    } catch (error) {
+      throw toStorageError(error, 'claiming the usage of a background response failed');
     }
   }
 

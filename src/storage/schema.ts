@@ -69,6 +69,12 @@ export interface OwnedObjectsTable {
   upstream: string;
   upstream_key: string | null;
   created_at: string;
+  /** 1 for a background response whose usage is recorded when first seen finished (0003). */
+  usage_pending: Generated<number>;
+  /** The model that usage is priced with. */
+  usage_model: string | null;
+  /** When that usage was recorded; null while it is still to come. */
+  usage_recorded_at: string | null;
 }
 
 export interface Schema {

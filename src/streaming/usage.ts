@@ -13,6 +13,10 @@ export interface Usage {
   cachedTokens: number;
   /** Subset of completionTokens spent on reasoning. */
   reasoningTokens: number;
+  /** Realtime and audio models: the subset of promptTokens that was audio and not served from cache (priced apart). */
+  audioPromptTokens?: number;
+  /** Realtime and audio models: the subset of completionTokens that was audio. */
+  audioCompletionTokens?: number;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -46,13 +50,15 @@ function fromUsageObject(usage: unknown): Usage | undefined {
   if (!present) return undefined;
   const promptTokens = count(usage.prompt_tokens) ?? count(usage.input_tokens) ?? 0;
   const completionTokens = count(usage.completion_tokens) ?? count(usage.output_tokens) ?? 0;
-  return {
+  const read: Usage = {
     promptTokens,
     completionTokens,
     totalTokens: count(usage.total_tokens) ?? promptTokens + completionTokens,
     cachedTokens:
       nested(usage, 'prompt_tokens_details', 'cached_tokens') ??
       nested(usage, 'input_tokens_details', 'cached_tokens') ??
+      // Realtime's `response.done` (https://platform.openai.com/docs/api-reference/realtime-server-events/response/done).
+      nested(usage, 'input_token_details', 'cached_tokens') ??
       // DeepSeek reports cache hits beside the totals instead of in the details object.
       count(usage.prompt_cache_hit_tokens) ??
       0,
@@ -61,6 +67,15 @@ function fromUsageObject(usage: unknown): Usage | undefined {
       nested(usage, 'output_tokens_details', 'reasoning_tokens') ??
       0,
   };
+  const audioIn = nested(usage, 'input_token_details', 'audio_tokens');
+  const audioOut = nested(usage, 'output_token_details', 'audio_tokens');
+  if (audioIn !== undefined) {
+    const details = usage.input_token_details as JsonObject;
+    const cachedAudio = isObject(details.cached_tokens_details) ? (count(details.cached_tokens_details.audio_tokens) ?? 0) : 0;
+    read.audioPromptTokens = Math.max(0, audioIn - cachedAudio);
+  }
+  if (audioOut !== undefined) read.audioCompletionTokens = audioOut;
+  return read;
 }
 
 /**

@@ -5,16 +5,31 @@ import { AttemptLoop, type PoolResponse } from './attempt-loop.js';
 import type { UpstreamClient, UpstreamRequest } from './client.js';
 import type { TimeoutSettings } from './failure.js';
 import { HealthMonitor } from './health-monitor.js';
-import { PoolMember } from './pool-member.js';
+import { PoolMember, type KeySlot } from './pool-member.js';
 import { memberReport, type UpstreamStateReport } from './pool-state.js';
 import { RetryPolicy } from './retry-policy.js';
-import { Router, type Route } from './router.js';
+import { GatewayError } from '../errors/index.js';
+import type { SocketEndpoint } from './adapters/adapter.js';
+import { Candidates, Route, Router } from './router.js';
 
 export type { PoolResponse } from './attempt-loop.js';
 export type { KeyStateReport, UpstreamStateReport } from './pool-state.js';
 
 /** A request for the pool; the same shape the routes send to any UpstreamClient. */
 export type PoolRequest = UpstreamRequest;
+
+export type { SocketEndpoint } from './adapters/adapter.js';
+
+/** One upstream WebSocket a relay may open: where, with which headers, and which key holds what it creates. */
+export interface SocketTarget {
+  readonly upstream: string;
+  /** Fingerprint of the key (see KeySlot.fingerprint), for the ownership of objects made on the socket. */
+  readonly upstreamKey: string | null;
+  /** ws:// or wss:// URL, query included. */
+  readonly url: string;
+  /** The entry's extra headers and the credential. */
+  readonly headers: Readonly<Record<string, string>>;
+}
 
 export interface PoolOptions {
   logger: Logger;
@@ -50,12 +65,14 @@ export class UpstreamPool implements UpstreamClient {
   private readonly allSecrets: readonly string[];
   private readonly listSources: readonly ModelListSource[];
   private readonly now: () => number;
+  private readonly maxAttempts: number;
 
   constructor(upstreams: readonly UpstreamConfig[], settings: PoolSettings, options: PoolOptions) {
     if (upstreams.length === 0) throw new Error('the upstream pool needs at least one upstream');
     const names = new Set(upstreams.map((upstream) => upstream.name));
     if (names.size !== upstreams.length) throw new Error('upstream names must be unique');
     this.now = options.now ?? Date.now;
+    this.maxAttempts = settings.maxAttempts;
     const random = options.random ?? Math.random;
     const circuit = { errorRatio: settings.circuitErrorRatio, minRequests: settings.circuitMinRequests, windowMs: settings.circuitWindowMs, openMs: settings.circuitOpenMs };
     const members = upstreams.map((upstream) => new PoolMember(upstream, circuit, options.timeouts.connectTimeoutMs));
@@ -84,6 +101,53 @@ export class UpstreamPool implements UpstreamClient {
       return Promise.reject(error);
     }
     return this.loop.run(request, route);
+  }
+
+  /**
+   * The upstream WebSockets to try for `socket` (and `model`, when the handshake names one), best
+   * first and at most max_attempts: the affinity's key when it has such a socket, then the
+   * router's choices (weights, key health, circuits), each on another key. Upstreams without that
+   * WebSocket (most OpenAI-compatible providers, Azure's Responses) and upstreams behind a proxy
+   * are left out; when none is left the upgrade is refused with 426, which makes clients such as
+   * Codex fall back to HTTP at once.
+   */
+  socketTargets(socket: SocketEndpoint, query: URLSearchParams, model: string | undefined, affinity?: { upstream: string; upstreamKey: string | null }): SocketTarget[] {
+    const paths = new Map<PoolMember, string>();
+    for (const member of this.router.candidatesFor(model).members) {
+      const path = member.config.proxy === undefined ? member.adapter.socketTarget(socket, query, model) : undefined;
+      if (path !== undefined) paths.set(member, path);
+    }
+    if (paths.size === 0) {
+      const what = socket === '/responses' ? 'WebSocket mode of /v1/responses; use HTTP (POST /v1/responses with "stream": true)' : `Realtime WebSocket${model === undefined ? '' : ` for model "${model.slice(0, 200)}"`}`;
+      throw new GatewayError('upgrade_required', `No upstream of this gateway serves the ${what}.`, { headers: { connection: 'close' } });
+    }
+    const pinnedMember = affinity === undefined ? undefined : [...paths.keys()].find((member) => member.name === affinity.upstream);
+    const pinnedKey = pinnedMember !== undefined && affinity!.upstreamKey !== null ? pinnedMember.keyWith(affinity!.upstreamKey) : undefined;
+    const route = new Route(new Candidates(pinnedMember !== undefined ? [pinnedMember] : [...paths.keys()]), undefined, pinnedKey);
+    const targets: SocketTarget[] = [];
+    const target = (slot: KeySlot): SocketTarget => ({
+      upstream: slot.member.name,
+      upstreamKey: slot.fingerprint,
+      url: slot.member.connection.origin.replace(/^http/, 'ws') + paths.get(slot.member)!,
+      headers: slot.headers,
+    });
+    if (pinnedKey !== undefined) {
+      targets.push(target(pinnedKey));
+      route.tried(pinnedKey, false);
+    }
+    while (targets.length < this.maxAttempts) {
+      const slot = this.router.choose(route);
+      if (slot === undefined || (route.triedKeys?.includes(slot) ?? false)) break;
+      targets.push(target(slot));
+      route.tried(slot, true);
+    }
+    if (targets.length === 0) throw this.router.unavailable(route);
+    return targets;
+  }
+
+  /** Whether the named upstream serves this model (a WebSocket's turns go to the upstream it is connected to). */
+  upstreamServes(upstream: string, model: string): boolean {
+    return this.router.members.some((member) => member.name === upstream && member.serves(model));
   }
 
   /** Whether some upstream serves this (alias-resolved) model. */

@@ -10,7 +10,8 @@ import type { RecordedRequest } from './fake-upstream.js';
  * (node_modules/openai/resources/**.d.ts).
  *
  * Deliberate simplifications: work happens on the next retrieve (a background response or a batch
- * is finished by the first GET of it, a cancelling batch is cancelled), usage is fixed, and an
+ * is finished by the first GET of it, a cancelling batch is cancelled), usage is fixed (responses
+ * report `responseUsage` and end as `responseEnd` says), and an
  * `after`/`before` cursor that names no object of the listed set is a 400 rather than a guess.
  */
 
@@ -47,6 +48,9 @@ type Route = readonly [method: string, pattern: RegExp, run: (call: Call, ...par
 
 const RESPONSE_USAGE = { input_tokens: 12, input_tokens_details: { cached_tokens: 0 }, output_tokens: 5, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 17 };
 
+/** How a response ends: its status, and the terminal event of its stream (`response.<status>`). */
+export type ResponseEnd = 'completed' | 'incomplete' | 'failed';
+
 const NOT_FOUND: Record<ObjectKind, (id: string) => string> = {
   file: (id) => `No such File object: ${id}`,
   batch: (id) => `No batch found with id '${id}'.`,
@@ -68,6 +72,10 @@ export class FakeObjects {
   private readonly store = new Map<string, StoredObject>();
   private seq = 0;
   private readonly replyText: () => string;
+  /** The usage every response reports from now on (set it to test metering; `resetResponses()` restores it). */
+  responseUsage: Json = RESPONSE_USAGE;
+  /** How responses made from now on end (`resetResponses()` restores `completed`). */
+  responseEnd: ResponseEnd = 'completed';
 
   private readonly routes: readonly Route[] = [
     ['POST', /^\/v1\/files$/, (call) => this.createFile(call)],
@@ -80,7 +88,7 @@ export class FakeObjects {
     ['GET', /^\/v1\/batches\/([^/]+)$/, (call, id) => this.answer(call, 'batch', id, (batch) => this.advanceBatch(batch))],
     ['POST', /^\/v1\/batches\/([^/]+)\/cancel$/, (call, id) => this.cancelBatch(call, id)],
     ['POST', /^\/v1\/responses$/, (call) => this.createResponse(call)],
-    ['GET', /^\/v1\/responses\/([^/]+)$/, (call, id) => this.answer(call, 'response', id, (stored) => this.advanceResponse(stored))],
+    ['GET', /^\/v1\/responses\/([^/]+)$/, (call, id) => this.retrieveResponse(call, id)],
     ['DELETE', /^\/v1\/responses\/([^/]+)$/, (call, id) => this.remove(call, 'response', id, 'response.deleted')],
     ['GET', /^\/v1\/responses\/([^/]+)\/input_items$/, (call, id) => this.pageItems(call, 'response', id, 'desc')],
     ['POST', /^\/v1\/responses\/([^/]+)\/cancel$/, (call, id) => this.cancelResponse(call, id)],
@@ -121,6 +129,13 @@ export class FakeObjects {
 
   reset(): void {
     this.store.clear();
+    this.resetResponses();
+  }
+
+  /** Responses report the default usage and complete again. */
+  resetResponses(): void {
+    this.responseUsage = RESPONSE_USAGE;
+    this.responseEnd = 'completed';
   }
 
   /** Keeps a chat completion made with `store: true` under a fresh id, which it returns. */
@@ -335,6 +350,18 @@ export class FakeObjects {
     reply(call, 200, queued);
   }
 
+  /** `?stream=true` replays the response's event stream (a queued background response runs first), as the API does for a background response. */
+  private retrieveResponse(call: Call, id: string): void {
+    const stored = this.find(call, 'response', id);
+    if (!stored) return this.notFound(call, 'response', id);
+    const body = this.advanceResponse(stored);
+    if (call.query.get('stream') === 'true') {
+      if (!Array.isArray(body.output) || body.output.length === 0) return reply(call, 400, invalid('The fake upstream streams only responses that produced output.', 'stream'));
+      return this.streamResponse(call, body);
+    }
+    reply(call, 200, body);
+  }
+
   private advanceResponse(stored: StoredObject): Json {
     if (stored.pending) {
       stored.body = { ...stored.pending, completed_at: now() };
@@ -354,24 +381,30 @@ export class FakeObjects {
     reply(call, 200, stored.body);
   }
 
-  private responseObject(id: string, body: Json): Json & { id: string } {
+  /**
+   * A finished response to `body` (a POST /v1/responses body), ended as `responseEnd` says, with
+   * `responseUsage`; the WebSocket fake (fake-sockets.ts) builds its turns from it too.
+   */
+  responseObject(id: string, body: Json): Json & { id: string } {
     const text = this.replyText();
     const createdAt = now();
+    const end = this.responseEnd;
     return {
-      id, object: 'response', created_at: createdAt, status: 'completed', background: body.background === true, completed_at: createdAt,
-      error: null, incomplete_details: null, instructions: body.instructions ?? null, max_output_tokens: body.max_output_tokens ?? null,
+      id, object: 'response', created_at: createdAt, status: end, background: body.background === true, completed_at: end === 'completed' ? createdAt : null,
+      error: end === 'failed' ? { code: 'server_error', message: 'The fake upstream failed this response on purpose.' } : null,
+      incomplete_details: end === 'incomplete' ? { reason: 'max_output_tokens' } : null, instructions: body.instructions ?? null, max_output_tokens: body.max_output_tokens ?? null,
       max_tool_calls: null, model: typeof body.model === 'string' ? body.model : 'gpt-4o-mini',
       output: [{ id: newId('msg_'), type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', annotations: [], logprobs: [], text }] }],
       parallel_tool_calls: true, previous_response_id: body.previous_response_id ?? null, prompt_cache_key: null,
       reasoning: { effort: null, summary: null }, safety_identifier: null, service_tier: 'default', store: body.store !== false,
       temperature: body.temperature ?? 1, text: { format: { type: 'text' }, verbosity: 'medium' }, tool_choice: 'auto',
       tools: Array.isArray(body.tools) ? body.tools : [], top_logprobs: 0, top_p: body.top_p ?? 1, truncation: 'disabled',
-      usage: RESPONSE_USAGE, user: null, metadata: isObject(body.metadata) ? body.metadata : {},
+      usage: this.responseUsage, user: null, metadata: isObject(body.metadata) ? body.metadata : {},
     };
   }
 
-  /** The Responses streaming sequence (https://platform.openai.com/docs/api-reference/responses-streaming), named SSE events without `[DONE]`. */
-  private streamResponse(call: Call, full: Json): void {
+  /** The Responses streaming sequence (https://platform.openai.com/docs/api-reference/responses-streaming) of a completed response, numbered; also sent as WebSocket frames by fake-sockets.ts. */
+  responseEvents(full: Json): Json[] {
     const message = (full.output as Json[])[0]!;
     const text = this.replyText();
     const start = { ...full, status: 'in_progress', completed_at: null, output: [], usage: null };
@@ -386,10 +419,16 @@ export class FakeObjects {
       { type: 'response.output_text.done', ...at, text, logprobs: [] },
       { type: 'response.content_part.done', ...at, part: { ...part, text } },
       { type: 'response.output_item.done', output_index: 0, item: message },
-      { type: 'response.completed', response: full },
+      // `response.completed`, `response.incomplete` or `response.failed`, as the response ended.
+      { type: `response.${full.status === 'incomplete' || full.status === 'failed' ? full.status : 'completed'}`, response: full },
     ];
+    return events.map((event, index) => ({ ...event, sequence_number: index }));
+  }
+
+  /** Named SSE events without `[DONE]`. */
+  private streamResponse(call: Call, full: Json): void {
     call.response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...call.headers });
-    for (const [index, event] of events.entries()) call.response.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: index })}\n\n`);
+    for (const event of this.responseEvents(full)) call.response.write(`event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`);
     call.response.end();
   }
 

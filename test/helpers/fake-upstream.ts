@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { FakeObjects } from './fake-objects.js';
+import { FakeSockets } from './fake-sockets.js';
 
 /** One request as the fake OpenAI server received it. */
 export interface RecordedRequest {
@@ -95,14 +96,26 @@ export class FakeUpstream {
   /** Stateful objects per account (upstream key). `reset()` keeps them: call `objects.reset()` to clear. */
   readonly objects = new FakeObjects(() => this.replyText);
   private readonly scripted: Array<{ handler: Handler; remaining: number }> = [];
+  private fakeSockets: FakeSockets | undefined;
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   private port = 0;
 
-  static async start(): Promise<FakeUpstream> {
+  /**
+   * `websockets: true` serves Responses WebSocket mode and Realtime (see `websockets`); without
+   * it an upgrade request is answered as a plain HTTP request, like a provider with no WebSockets.
+   */
+  static async start(options: { websockets?: boolean } = {}): Promise<FakeUpstream> {
     const fake = new FakeUpstream();
     await fake.listen();
+    if (options.websockets) fake.fakeSockets = new FakeSockets(fake.server!, fake.objects, () => fake.replyText);
     return fake;
+  }
+
+  /** The WebSocket endpoints, when started with `{ websockets: true }`. */
+  get websockets(): FakeSockets {
+    if (!this.fakeSockets) throw new Error('this fake upstream has no WebSockets: start it with FakeUpstream.start({ websockets: true })');
+    return this.fakeSockets;
   }
 
   /** Base URL as a gateway would be configured with it: `http://127.0.0.1:PORT/v1`. */
@@ -139,6 +152,7 @@ export class FakeUpstream {
   reset(): void {
     this.requests.length = 0;
     this.scripted.length = 0;
+    this.fakeSockets?.reset();
   }
 
   async close(): Promise<void> {

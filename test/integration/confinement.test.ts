@@ -204,13 +204,15 @@ for (const backend of storageBackends()) {
         });
       }
 
-      it('answers a WebSocket upgrade 426 (clients fall back to HTTP) instead of relaying it as a GET', async () => {
-        for (const [key, path] of [[ACCESS, '/v1/responses'], [keys.alice!, '/v1/responses'], [ACCESS, '/v1/realtime?model=gpt-realtime']] as const) {
+      it('answers a WebSocket upgrade 426 (clients fall back to HTTP) when the upstream has no WebSocket, never relaying it as a GET', async () => {
+        // This fake upstream has no WebSockets: it answers the gateway's handshake as a plain GET (a list of stored responses).
+        for (const [key, path] of [[ACCESS, '/v1/responses'], [keys.alice!, '/v1/responses'], [ACCESS, '/v1/realtime?model=gpt-realtime'], [ACCESS, '/v1/chat/completions']] as const) {
           const answer = await rawRequest(gateway.url, 'GET', path, key, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'openai-beta': 'responses_websockets=2026-02-06' });
           assert.equal(answer.status, 426, `${path}: ${answer.text}`);
           assert.match(answer.text, /upgrade_required/);
+          assert.doesNotMatch(answer.text, /"object":\s*"list"/);
         }
-        assert.equal(upstream.requests.length, 0, 'no list of stored responses was fetched');
+        assert.ok(upstream.requests.every((request) => request.headers.upgrade === 'websocket'), 'the upstream saw only WebSocket handshakes, never a plain GET from the gateway');
       });
 
       it('never lets a caller choose an Azure deployment or another upstream layout', async () => {
@@ -252,11 +254,11 @@ for (const backend of storageBackends()) {
         assert.deepEqual((upstream.last().json!.messages as unknown[])[0], { role: 'system', content: 'You are a pirate.' });
       });
 
-      it('refuses background responses to a key whose budget only metered answers can hold', async () => {
-        const refused = await json(keys.budget!, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'hi', background: true });
-        assert.equal(refused.status, 403, refused.text);
-        assert.match((refused.json!.error as { message: string }).message, /background/);
-        assert.equal(upstream.requests.length, 0);
+      it('admits background responses to a budget key: their usage is metered once seen (responses-http.test.ts)', async () => {
+        const admitted = await json(keys.budget!, 'POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'hi', background: true });
+        assert.equal(admitted.status, 200, admitted.text);
+        assert.equal(admitted.json!.status, 'queued');
+        assert.equal(upstream.requests.length, 1);
       });
 
       it('refuses an unpriced model to a USD-budget key (attack 7)', async () => {

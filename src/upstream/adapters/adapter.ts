@@ -12,7 +12,15 @@ export interface ProviderAdapter {
   target(path: string, model: string | undefined): string;
   /** The headers every request with `key` carries: the entry's extra headers and the credential. */
   keyHeaders(key: string | undefined): Record<string, string>;
+  /**
+   * The path from the origin, query included, of the upstream's WebSocket for `socket` and this
+   * model; undefined when the upstream has none there (the gateway then refuses the upgrade).
+   */
+  socketTarget(socket: SocketEndpoint, query: URLSearchParams, model: string | undefined): string | undefined;
 }
+
+/** The WebSocket endpoints the gateway relays: Responses WebSocket mode and Realtime. */
+export type SocketEndpoint = '/responses' | '/realtime';
 
 export function adapterFor(config: UpstreamConfig, basePath: string): ProviderAdapter {
   return config.type === 'azure' ? new AzureAdapter(config, basePath) : new OpenAiAdapter(config, basePath);

@@ -1,5 +1,5 @@
 import type { UpstreamConfig } from '../../config/upstream-entry.js';
-import type { ProviderAdapter } from './adapter.js';
+import type { ProviderAdapter, SocketEndpoint } from './adapter.js';
 
 /**
  * The operations Azure OpenAI serves per deployment (reference §9, openai-node `src/azure.ts`):
@@ -57,5 +57,21 @@ export class AzureAdapter implements ProviderAdapter {
 
   keyHeaders(key: string | undefined): Record<string, string> {
     return key === undefined ? { ...this.config.headers } : { ...this.config.headers, 'api-key': key };
+  }
+
+  /**
+   * Realtime per deployment: `{base_url}/openai/realtime?api-version=…&deployment=…`
+   * (learn.microsoft.com, "Use the GPT Realtime API via WebSockets"). Azure's classic data plane
+   * has no Responses WebSocket mode, so that upgrade is refused and clients fall back to HTTP.
+   */
+  socketTarget(socket: SocketEndpoint, query: URLSearchParams, model: string | undefined): string | undefined {
+    if (!this.config.websockets || socket !== '/realtime') return undefined;
+    const deployment = model === undefined ? undefined : this.config.deployments[model];
+    if (deployment === undefined) return undefined;
+    const search = new URLSearchParams(query);
+    search.delete('model');
+    search.set('api-version', this.apiVersion);
+    search.set('deployment', deployment);
+    return `${this.basePath}/openai/realtime?${search.toString()}`;
   }
 }

@@ -1,5 +1,5 @@
 import type { UpstreamConfig } from '../../config/upstream-entry.js';
-import type { ProviderAdapter } from './adapter.js';
+import type { ProviderAdapter, SocketEndpoint } from './adapter.js';
 
 /**
  * OpenAI and every OpenAI-compatible provider: `{base_url}{path}`, `Authorization: Bearer KEY`
@@ -25,5 +25,12 @@ export class OpenAiAdapter implements ProviderAdapter {
 
   keyHeaders(key: string | undefined): Record<string, string> {
     return key === undefined ? { ...this.config.headers } : { ...this.config.headers, authorization: `Bearer ${key}` };
+  }
+
+  /** `{base_url}/responses` and `{base_url}/realtime?model=…`, as wss:// (https://platform.openai.com/docs/guides/realtime-websocket). */
+  socketTarget(socket: SocketEndpoint, query: URLSearchParams): string | undefined {
+    if (!this.config.websockets) return undefined;
+    const search = query.toString();
+    return `${this.basePath}${socket}${search === '' ? '' : `?${search}`}`;
   }
 }

@@ -27,7 +27,11 @@ describe('DEFAULT_PRICES', () => {
     assert.deepEqual(DEFAULT_PRICES['text-embedding-3-small'], { input: 0.02 });
     assert.deepEqual(DEFAULT_PRICES['text-embedding-3-large'], { input: 0.13 });
     assert.deepEqual(DEFAULT_PRICES['gpt-3.5-turbo-instruct'], { input: 1.5, output: 2 });
-    assert.equal(Object.keys(DEFAULT_PRICES).length, 13);
+    assert.deepEqual(DEFAULT_PRICES['gpt-realtime'], { input: 4, cachedInput: 0.4, output: 16, audioInput: 32, audioOutput: 64 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-realtime-mini'], { input: 0.6, cachedInput: 0.06, output: 2.4, audioInput: 10, audioOutput: 20 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-4o-realtime-preview'], { input: 5, cachedInput: 2.5, output: 20, audioInput: 40, audioOutput: 80 });
+    assert.deepEqual(DEFAULT_PRICES['gpt-4o-mini-realtime-preview'], { input: 0.6, cachedInput: 0.3, output: 2.4, audioInput: 10, audioOutput: 20 });
+    assert.equal(Object.keys(DEFAULT_PRICES).length, 17);
   });
 
   it('cannot be changed at run time', () => {
@@ -60,7 +64,7 @@ describe('PriceTable.priceFor', () => {
     for (const model of [
       'gpt-4o-mini-search-preview',
       'gpt-4o-audio-preview',
-      'gpt-4o-realtime-preview-2024-12-17',
+      'gpt-4o-realtime-preview-x',
       'gpt-5-pro',
       'gpt-5.1',
       'o3-mini',
@@ -129,6 +133,16 @@ describe('PriceTable.cost', () => {
     assert.equal(table.cost('gpt-4o', usage(1_000_000, 1_000_000)), 12.5);
     const miniCost = (1000 * 0.15 + 1000 * 0.075 + 100 * 0.6) / 1e6;
     assert.equal(table.cost('gpt-4o-mini-2024-07-18', usage(2000, 100, 1000)), miniCost);
+  });
+
+  it('charges audio tokens at the audio prices, cached ones at the cached price, and falls back to the text prices without audio ones', () => {
+    // gpt-realtime: 4 text + 30 audio uncached + 16 cached in, 10 text + 25 audio out.
+    const expected = (4 * 4 + 30 * 32 + 16 * 0.4 + 10 * 16 + 25 * 64) / 1e6;
+    assert.equal(table.cost('gpt-realtime', { promptTokens: 50, completionTokens: 35, cachedTokens: 16, audioPromptTokens: 30, audioCompletionTokens: 25 }), Math.round(expected * 1e9) / 1e9);
+    // More audio than the uncached prompt is capped, never negative text.
+    const capped = (34 * 32 + 16 * 0.4) / 1e6;
+    assert.equal(table.cost('gpt-realtime', { promptTokens: 50, completionTokens: 0, cachedTokens: 16, audioPromptTokens: 500 }), Math.round(capped * 1e9) / 1e9);
+    assert.equal(table.cost('gpt-4o', { promptTokens: 1000, completionTokens: 100, cachedTokens: 0, audioPromptTokens: 1000, audioCompletionTokens: 100 }), table.cost('gpt-4o', usage(1000, 100)));
   });
 
   it('charges cached tokens at the input price when the model has no cached price', () => {

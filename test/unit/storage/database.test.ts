@@ -28,7 +28,7 @@ for (const backend of storageBackends()) {
         const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(database.db);
         assert.deepEqual(
           applied.rows.map((row) => row.name),
-          ['0001_initial', '0002_confinement'],
+          ['0001_initial', '0002_confinement', '0003_background_usage'],
         );
         await database.ping();
       } finally {
@@ -55,7 +55,7 @@ for (const backend of storageBackends()) {
         const again = await openDatabase(first.url);
         try {
           const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(again.db);
-          assert.equal(applied.rows.length, 2);
+          assert.equal(applied.rows.length, 3);
           const rows = await again.db.selectFrom('app_keys').select('name').execute();
           assert.deepEqual(rows, [{ name: 'kept' }]);
         } finally {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { initial } from '../../../src/storage/migrations/0001-initial.js';
+import { backgroundUsage } from '../../../src/storage/migrations/0003-background-usage.js';
 import { openDatabase } from '../../../src/storage/database.js';
 import { KeysRepository } from '../../../src/storage/keys-repository.js';
 import { ObjectsRepository, type OwnedObject } from '../../../src/storage/objects-repository.js';
@@ -35,6 +36,32 @@ for (const backend of storageBackends()) {
       assert.deepEqual(await repository.findMany([]), []);
       await repository.remove('file-b');
       assert.equal(await repository.find('file-b'), undefined);
+    });
+
+    test('keeps a background response pending until exactly one claim, from any connection, records its usage', async () => {
+      const pending: OwnedObject = { ...object('resp_bg', 'key_a', 'response'), pendingUsage: { model: 'gpt-4o-mini', recordedAt: undefined } };
+      await repository.insert([pending]);
+      assert.deepEqual(await repository.find('resp_bg'), pending);
+      // A second connection stands for a second gateway instance on the same database.
+      const other = await openDatabase(database.url);
+      try {
+        const elsewhere = new ObjectsRepository(other);
+        const at = new Date('2026-12-02T00:00:00Z');
+        const claims = await Promise.all([repository, elsewhere, repository, elsewhere, repository, elsewhere].map((claimer) => claimer.claimUsage('resp_bg', at)));
+        assert.equal(claims.filter(Boolean).length, 1, 'one claim wins');
+        assert.deepEqual((await elsewhere.find('resp_bg'))?.pendingUsage, { model: 'gpt-4o-mini', recordedAt: at });
+        assert.equal(await elsewhere.claimUsage('resp_bg', new Date()), false, 'recorded stays recorded');
+        assert.equal(await repository.claimUsage('file-a', at), false, 'an object that is not a pending response has nothing to claim');
+        assert.equal(await repository.claimUsage('resp_unknown', at), false);
+      } finally {
+        await other.close();
+      }
+    });
+
+    test('the background-usage migration can run again over itself (a crash half-way through)', async () => {
+      await backgroundUsage.up(database.db as unknown as Kysely<unknown>);
+      await repository.insert([{ ...object('resp_again', 'key_a', 'response'), pendingUsage: { model: null, recordedAt: undefined } }]);
+      assert.deepEqual((await repository.find('resp_again'))?.pendingUsage, { model: null, recordedAt: undefined });
     });
   });
 

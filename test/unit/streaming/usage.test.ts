@@ -116,7 +116,18 @@ describe('usageFromObject', () => {
 
   it('reads audio transcription token usage', () => {
     const body = { text: 'Hello there.', usage: { type: 'tokens', input_tokens: 14, input_token_details: { text_tokens: 0, audio_tokens: 14 }, output_tokens: 45, total_tokens: 59 } };
-    assert.deepEqual(usageFromObject(body), { promptTokens: 14, completionTokens: 45, totalTokens: 59, cachedTokens: 0, reasoningTokens: 0 });
+    assert.deepEqual(usageFromObject(body), { promptTokens: 14, completionTokens: 45, totalTokens: 59, cachedTokens: 0, reasoningTokens: 0, audioPromptTokens: 14 });
+  });
+
+  it("reads Realtime's response.done usage: cached input, and the audio parts of input (uncached) and output", () => {
+    const event = {
+      type: 'response.done',
+      response: {
+        id: 'resp_1',
+        usage: { total_tokens: 95, input_tokens: 60, output_tokens: 35, input_token_details: { text_tokens: 20, audio_tokens: 40, cached_tokens: 16, cached_tokens_details: { text_tokens: 6, audio_tokens: 10 } }, output_token_details: { text_tokens: 10, audio_tokens: 25 } },
+      },
+    };
+    assert.deepEqual(usageFromObject(event), { promptTokens: 60, completionTokens: 35, totalTokens: 95, cachedTokens: 16, reasoningTokens: 0, audioPromptTokens: 30, audioCompletionTokens: 25 });
   });
 
   it('returns undefined for duration-based transcription usage', () => {

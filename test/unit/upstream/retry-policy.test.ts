@@ -16,7 +16,7 @@ after(async () => {
 });
 
 function member(name: string, keys = 1): PoolMember {
-  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: Array.from({ length: keys }, (_, i) => `sk-${name}-policy-key-000${i}`), weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true };
+  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: Array.from({ length: keys }, (_, i) => `sk-${name}-policy-key-000${i}`), weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true };
   const built = new PoolMember(config, CIRCUIT, 1_000);
   members.push(built);
   return built;

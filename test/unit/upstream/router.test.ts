@@ -13,7 +13,7 @@ after(async () => {
 });
 
 function member(name: string, overrides: Partial<UpstreamConfig> = {}): PoolMember {
-  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: [`sk-${name}-router-key-0000`], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, ...overrides };
+  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: [`sk-${name}-router-key-0000`], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, ...overrides };
   const built = new PoolMember(config, CIRCUIT, 1_000);
   members.push(built);
   return built;

@@ -35,8 +35,11 @@ describe('upstreams config', () => {
     const [first, second, third] = config.upstreams;
     assert.deepEqual(first, {
       name: 'openai', type: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeys: ['k-one-aaaa', 'k-two-bbbb'], weight: 1, models: ['*'], headers: {},
-      apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true,
+      apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true, websockets: true,
     });
+    assert.equal(second!.websockets, true, 'Azure has Realtime WebSockets');
+    assert.equal(third!.websockets, false, 'an openai-compatible provider has none unless configured');
+    assert.equal(load({ upstreams: [{ ...openai, websockets: false }] }).upstreams[0]!.websockets, false);
     assert.deepEqual(second!.apiKeys, ['az-a', 'az-b']);
     assert.equal(second!.weight, 3);
     assert.equal(second!.proxy, undefined, 'proxy "" connects directly despite the global proxy');
@@ -67,7 +70,7 @@ describe('upstreams config', () => {
     assert.deepEqual(upstreamsFromConfig(config), [
       {
         name: 'default', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: ['sk-a', 'sk-b'], weight: 1, models: ['*'],
-        headers: { 'openai-organization': 'org-x' }, apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true,
+        headers: { 'openai-organization': 'org-x' }, apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true, websockets: true,
       },
     ]);
     assert.deepEqual(upstreamsFromConfig(load({ upstreams: [openai] })).map((u) => u.name), ['openai']);
