@@ -18,6 +18,7 @@ import type { BackgroundUsage } from './ownership/background-usage.js';
 import type { Ownership } from './ownership/ownership.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
+import { messagesRoutes } from './routes/messages.js';
 import { v1Routes } from './routes/v1.js';
 import type { Runtime } from './runtime.js';
 
@@ -185,6 +186,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   healthRoutes(app);
   const routeDeps = { runtime, finish, streams: deps.streams, ownership: deps.ownership, backgroundUsage: deps.backgroundUsage };
   apiChatRoutes(app, config, routeDeps);
+  messagesRoutes(app, routeDeps);
   v1Routes(app, config, routeDeps);
   const sockets = new SocketServer(app.server, { runtime, meter: deps.meter, logger: deps.logger, ownership: deps.ownership, streams: deps.streams, maxMessageBytes: config.server.v1BodyLimit });
   app.addHook('preClose', (done) => {

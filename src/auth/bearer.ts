@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * The caller's key from `Authorization: Bearer <key>` (scheme case-insensitive, as RFC 7235 says),
- * or from `api-key` (what Azure-style clients send). Only the prefix is removed — the seed's
+ * else from `api-key` (what Azure-style clients send), else from `x-api-key` (Anthropic's clients:
+ * the SDK and Claude Code with ANTHROPIC_API_KEY). Only the prefix is removed — the seed's
  * replace-all also mangled tokens that contained "Bearer ".
  */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
@@ -11,6 +12,11 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
     const match = /^\s*bearer\s+(\S+)\s*$/i.exec(authorization);
     return match ? match[1] : undefined;
   }
-  const apiKey = headers['api-key'];
-  return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
+  return headerKey(headers['api-key']) ?? headerKey(headers['x-api-key']);
+}
+
+function headerKey(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const key = value.trim();
+  return key.length > 0 ? key : undefined;
 }

@@ -38,7 +38,14 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 /** One model's price in USD per 1M tokens, as in `prices` and `fallback_price`. */
 const modelPrice = z
-  .object({ input: z.number().min(0), cached_input: z.number().min(0).optional(), output: z.number().min(0).optional(), audio_input: z.number().min(0).optional(), audio_output: z.number().min(0).optional() })
+  .object({
+    input: z.number().min(0),
+    cached_input: z.number().min(0).optional(),
+    cache_write_input: z.number().min(0).optional(),
+    output: z.number().min(0).optional(),
+    audio_input: z.number().min(0).optional(),
+    audio_output: z.number().min(0).optional(),
+  })
   .strict();
 
 const field = (env: readonly string[], envKind: EnvKind, expect: string, schema: z.ZodType): FieldSpec => ({ env, envKind, expect, schema });
@@ -82,8 +89,8 @@ export const FIELDS = {
   admin_token: field(['ADMIN_TOKEN'], 'string', 'a token of at least 16 characters (empty turns the admin API off)', z.union([z.literal(''), z.string().min(16)])),
   admin_host: field(['ADMIN_HOST'], 'string', 'an address for the admin API to listen on (default 127.0.0.1)', z.string().min(1)),
   admin_port: field(['ADMIN_PORT'], 'number', 'an integer from 0 to 65535', z.number().int().min(0).max(65535)),
-  prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "output", "audio_input", "audio_output"} in USD per 1M tokens', z.record(z.string().min(1), modelPrice)),
-  fallback_price: field(['FALLBACK_PRICE'], 'json', '{"input", "cached_input", "output", "audio_input", "audio_output"} in USD per 1M tokens, e.g. {"input": 5, "output": 15}', modelPrice),
+  prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "cache_write_input", "output", "audio_input", "audio_output"} in USD per 1M tokens', z.record(z.string().min(1), modelPrice)),
+  fallback_price: field(['FALLBACK_PRICE'], 'json', '{"input", "cached_input", "cache_write_input", "output", "audio_input", "audio_output"} in USD per 1M tokens, e.g. {"input": 5, "output": 15}', modelPrice),
   max_header_size: field(['MAX_HEADER_SIZE'], 'string', 'a size in bytes, or with a unit such as "16KiB"', byteSize),
   request_timeout: field(['REQUEST_TIMEOUT'], 'number', 'seconds a client may take to send a whole request, a positive number up to 3600', seconds(3600)),
   keep_alive_timeout: field(['KEEP_ALIVE_TIMEOUT'], 'number', 'seconds an idle client connection is kept, a positive number up to 3600', seconds(3600)),

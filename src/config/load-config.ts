@@ -224,12 +224,13 @@ function resolveKeys(entries: readonly KeyEntry[], env: NodeJS.ProcessEnv): Conf
   });
 }
 
-type PriceEntry = { input: number; cached_input?: number; output?: number; audio_input?: number; audio_output?: number };
+type PriceEntry = { input: number; cached_input?: number; cache_write_input?: number; output?: number; audio_input?: number; audio_output?: number };
 
 /** A `prices` entry as the price table takes it (camelCase, absent fields left out). */
 function priceOf(entry: PriceEntry): ModelPrice {
   const price: ModelPrice = { input: entry.input };
   if (entry.cached_input !== undefined) price.cachedInput = entry.cached_input;
+  if (entry.cache_write_input !== undefined) price.cacheWrite = entry.cache_write_input;
   if (entry.output !== undefined) price.output = entry.output;
   if (entry.audio_input !== undefined) price.audioInput = entry.audio_input;
   if (entry.audio_output !== undefined) price.audioOutput = entry.audio_output;

@@ -16,8 +16,18 @@ export const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;
 export const MODEL_GLOB = /^[A-Za-z0-9._:/@+*-]{1,256}$/;
 const MODEL_GLOB_RULE = 'must be a model name or glob: 1-256 letters, digits, ".", "_", "-", ":", "/", "@" or "+", with "*" for any run of characters (e.g. "gpt-4o*")';
 
-export const UPSTREAM_TYPES = ['openai', 'azure', 'openai-compatible'] as const;
+export const UPSTREAM_TYPES = ['openai', 'azure', 'openai-compatible', 'anthropic'] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
+
+/** The API an upstream speaks: OpenAI's (openai, azure, openai-compatible) or Anthropic's Messages API. */
+export type UpstreamProtocol = 'openai' | 'anthropic';
+
+export function protocolOf(type: UpstreamType): UpstreamProtocol {
+  return type === 'anthropic' ? 'anthropic' : 'openai';
+}
+
+/** The `anthropic-version` header sent when an entry names none (https://docs.anthropic.com/en/api/versioning). */
+export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
 /** One upstream as the pool uses it: keys resolved, URL without a trailing slash, defaults applied. */
 export interface UpstreamConfig {
@@ -37,10 +47,12 @@ export interface UpstreamConfig {
   readonly deployments: Readonly<Record<string, string>>;
   /** The entry's own proxy, else the global `proxy`; undefined connects directly. */
   readonly proxy: string | undefined;
-  /** Whether the gateway may add `stream_options.include_usage` for this upstream. */
+  /** Whether the gateway may add `stream_options.include_usage` for this upstream (false for Anthropic, which has no such option). */
   readonly includeUsage: boolean;
-  /** Whether the upstream takes WebSockets (Responses WebSocket mode, Realtime); OpenAI and Azure do, most compatible providers do not. */
+  /** Whether the upstream takes WebSockets (Responses WebSocket mode, Realtime); OpenAI and Azure do, most compatible providers and Anthropic do not. */
   readonly websockets: boolean;
+  /** Anthropic only: the `anthropic-version` header of every request. */
+  readonly anthropicVersion: string | undefined;
 }
 
 /** Retries, cool-down and circuit breaker of the upstream pool (config seconds turned into ms). */
@@ -74,7 +86,9 @@ const isHttpUrl = (value: string, allowQuery: boolean): boolean => {
   }
 };
 
-const ENTRY_FIELDS = ['name', 'type', 'base_url', 'api_keys', 'api_keys_env', 'weight', 'models', 'headers', 'api_version', 'deployments', 'proxy', 'include_usage', 'websockets'];
+const ENTRY_FIELDS = ['name', 'type', 'base_url', 'api_keys', 'api_keys_env', 'weight', 'models', 'headers', 'api_version', 'deployments', 'proxy', 'include_usage', 'websockets', 'anthropic_version'];
+// Anthropic dates its API versions, e.g. "2023-06-01".
+const ANTHROPIC_VERSION = /^\d{4}-\d{2}-\d{2}$/;
 
 const keyList = z.union([z.string(), z.array(z.string())]).transform((value) =>
   (Array.isArray(value) ? value : value.split('|')).map((item) => item.trim()).filter((item) => item.length > 0),
@@ -84,7 +98,7 @@ const keyList = z.union([z.string(), z.array(z.string())]).transform((value) =>
 export const upstreamEntrySchema = z
   .object({
     name: z.string().regex(NAME, { message: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' }),
-    type: z.enum(UPSTREAM_TYPES, { message: 'must be "openai", "azure" or "openai-compatible"' }),
+    type: z.enum(UPSTREAM_TYPES, { message: 'must be "openai", "azure", "openai-compatible" or "anthropic"' }),
     base_url: z.string().refine((value) => isHttpUrl(value, false), { message: 'must be an http:// or https:// URL without ?query or #fragment, e.g. "https://api.openai.com/v1"' }),
     api_keys: keyList.optional(),
     api_keys_env: z.string().regex(ENV_NAME, { message: 'must be the name of an environment variable, e.g. "OPENAI_KEYS"' }).optional(),
@@ -94,8 +108,9 @@ export const upstreamEntrySchema = z
     api_version: z.string().min(1, { message: 'must not be empty' }).optional(),
     deployments: z.record(z.string(), z.string({ message: 'must be a deployment name' })).optional(),
     proxy: z.string().refine((value) => value === '' || isHttpUrl(value, true), { message: 'must be an http:// or https:// proxy URL, or "" to connect directly' }).optional(),
-    include_usage: z.boolean({ message: 'must be true or false' }).default(true),
+    include_usage: z.boolean({ message: 'must be true or false' }).optional(),
     websockets: z.boolean({ message: 'must be true or false' }).optional(),
+    anthropic_version: z.string().regex(ANTHROPIC_VERSION, { message: 'must be a dated API version, e.g. "2023-06-01"' }).optional(),
   })
   // Unknown fields are reported by resolveUpstreams, by name only: zod's strict mode or an issue
   // on the field would print its value, and `api_key: "sk-…"` is the likeliest typo of all.
@@ -112,6 +127,13 @@ export const upstreamEntrySchema = z
     } else {
       if (entry.api_version !== undefined) issue(['api_version'], 'only azure upstreams take api_version');
       if (entry.deployments !== undefined) issue(['deployments'], 'only azure upstreams take deployments');
+    }
+    if (entry.type === 'anthropic') {
+      // Anthropic streams always carry usage and have no WebSocket API: these could only mislead.
+      if (entry.include_usage === true) issue(['include_usage'], 'an anthropic upstream always reports usage and takes no stream_options; leave include_usage out');
+      if (entry.websockets === true) issue(['websockets'], 'an anthropic upstream has no WebSockets; leave websockets out');
+    } else if (entry.anthropic_version !== undefined) {
+      issue(['anthropic_version'], 'only anthropic upstreams take anthropic_version');
     }
     for (const [model, deployment] of Object.entries(entry.deployments ?? {})) {
       if (!MODEL_NAME.test(model)) issue(['deployments', model], 'the key must be a model name: letters, digits, ".", "_", "-", ":", "/", "@" or "+" (no "*")');
@@ -170,8 +192,9 @@ export function resolveUpstreams(entries: readonly UpstreamEntry[], env: NodeJS.
       apiVersion: entry.api_version,
       deployments: entry.deployments ?? {},
       proxy: entry.proxy === undefined ? globalProxy : entry.proxy === '' ? undefined : entry.proxy,
-      includeUsage: entry.include_usage,
-      websockets: entry.websockets ?? entry.type !== 'openai-compatible',
+      includeUsage: entry.type !== 'anthropic' && (entry.include_usage ?? true),
+      websockets: entry.type !== 'anthropic' && (entry.websockets ?? entry.type !== 'openai-compatible'),
+      anthropicVersion: entry.type === 'anthropic' ? (entry.anthropic_version ?? DEFAULT_ANTHROPIC_VERSION) : undefined,
     };
   });
 }
@@ -201,6 +224,7 @@ export function upstreamsFromConfig(config: Config): UpstreamConfig[] {
       proxy: upstream.proxy,
       includeUsage: true,
       websockets: true,
+      anthropicVersion: undefined,
     },
   ];
 }

@@ -1,2 +1,2 @@
 /** How the gateway meters a /v1 request: the bodies whose usage and estimates it understands. */
-export type EndpointKind = 'chat' | 'completions' | 'embeddings' | 'responses' | 'other';
+export type EndpointKind = 'chat' | 'completions' | 'embeddings' | 'responses' | 'messages' | 'other';

@@ -2,8 +2,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from './catalogue.js';
 import { GatewayError } from './gateway-error.js';
 
-/** How a route answers errors: OpenAI's JSON shape, or the seed's `{code,data,msg}` envelope. */
-export type ErrorFormat = 'openai' | 'envelope';
+/** How a route answers errors: OpenAI's JSON shape, the seed's `{code,data,msg}` envelope, or Anthropic's shape. */
+export type ErrorFormat = 'openai' | 'envelope' | 'anthropic';
 
 /** What the OpenAI shape shows of an error: a GatewayError, or the same fields taken from one. */
 export interface OpenAiError {
@@ -47,8 +47,50 @@ export function envelopeSseErrorEvent(error: EnvelopeError): Buffer {
   return Buffer.from(`event: error\ndata: ${envelopeErrorBody(error)}\n\n`);
 }
 
+/**
+ * Anthropic's error `type` for an HTTP status (https://docs.anthropic.com/en/api/errors): the
+ * Anthropic SDKs and Claude Code classify errors by it (and retry 429, 500 and 529).
+ */
+export function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 400:
+    case 413:
+    case 415:
+    case 426:
+      return status === 413 ? 'request_too_large' : 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 402:
+      return 'billing_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 429:
+      return 'rate_limit_error';
+    case 504:
+      return 'timeout_error';
+    case 529:
+    case 503:
+      return 'overloaded_error';
+    default:
+      return status >= 500 ? 'api_error' : 'invalid_request_error';
+  }
+}
+
+/** Anthropic's error body, `{"type":"error","error":{"type","message"}}`, plus our stable `code` beside them (clients ignore unknown fields). */
+export function anthropicErrorBody(error: { status: number; message: string; code?: string }): string {
+  return JSON.stringify({ type: 'error', error: { type: anthropicErrorType(error.status), message: error.message, ...(error.code === undefined ? {} : { code: error.code }) } });
+}
+
+/** Anthropic's mid-stream error: `event: error` with the error body. */
+export function anthropicSseErrorEvent(error: { status: number; message: string; code?: string }): Buffer {
+  return Buffer.from(`event: error\ndata: ${anthropicErrorBody(error)}\n\n`);
+}
+
 /** The error event that ends a stream in a route's format. */
 export function sseErrorFrame(format: ErrorFormat, error: GatewayError): Buffer {
+  if (format === 'anthropic') return anthropicSseErrorEvent(error);
   return format === 'envelope' ? envelopeSseErrorEvent(error) : sseErrorEvent(error);
 }
 
@@ -91,9 +133,11 @@ export function errorFormatOf(request: FastifyRequest): ErrorFormat {
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: GatewayError): FastifyReply {
   if (error.headers) reply.headers(error.headers);
   reply.header('content-type', 'application/json; charset=utf-8');
-  if (errorFormatOf(request) === 'envelope') {
+  const format = errorFormatOf(request);
+  if (format === 'envelope') {
     // The seed answered every error with HTTP 200 and the real status inside the envelope.
     return reply.code(200).send(envelopeErrorBody(error));
   }
+  if (format === 'anthropic') return reply.code(error.status).send(anthropicErrorBody(error));
   return reply.code(error.status).send(openAiErrorBody(error));
 }

@@ -11,13 +11,15 @@ export type { ModelPrice };
 
 /**
  * The token counts a cost is computed from: `cachedTokens` is the part of `promptTokens` served
- * from cache (priced `cachedInput`, audio or not), `audioPromptTokens` the uncached audio part of
- * it, `audioCompletionTokens` the audio part of `completionTokens`.
+ * from cache (priced `cachedInput`, audio or not), `cacheWriteTokens` the part written to the
+ * cache (priced `cacheWrite`), `audioPromptTokens` the uncached audio part of it,
+ * `audioCompletionTokens` the audio part of `completionTokens`.
  */
 export interface CostUsage {
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+  cacheWriteTokens?: number;
   audioPromptTokens?: number;
   audioCompletionTokens?: number;
 }
@@ -31,6 +33,11 @@ function price(input: number, cachedInput?: number, output?: number, audio?: { i
     entry.audioOutput = audio.output;
   }
   return Object.freeze(entry);
+}
+
+/** A model that charges cache writes apart (Anthropic): input, cache read, cache write, output. */
+function cachingPrice(input: number, cachedInput: number, cacheWrite: number, output: number): Readonly<ModelPrice> {
+  return Object.freeze({ input, cachedInput, cacheWrite, output });
 }
 
 /**
@@ -59,14 +66,25 @@ export const DEFAULT_PRICES: Readonly<Record<string, Readonly<ModelPrice>>> = Ob
   'gpt-realtime-mini': price(0.6, 0.06, 2.4, { input: 10, output: 20 }),
   'gpt-4o-realtime-preview': price(5, 2.5, 20, { input: 40, output: 80 }),
   'gpt-4o-mini-realtime-preview': price(0.6, 0.3, 2.4, { input: 10, output: 20 }),
+  // Anthropic: cache reads at 0.1× input, cache writes (5-minute cache) at 1.25× input, from
+  // Anthropic's pricing page as of 2025-10 [verify before relying on them]. Not modelled: 1-hour
+  // cache writes (2× input) and Sonnet's long-context rates (prompts over 200K tokens).
+  'claude-opus-4-1': cachingPrice(15, 1.5, 18.75, 75),
+  'claude-opus-4': cachingPrice(15, 1.5, 18.75, 75),
+  'claude-sonnet-4-5': cachingPrice(3, 0.3, 3.75, 15),
+  'claude-sonnet-4': cachingPrice(3, 0.3, 3.75, 15),
+  'claude-haiku-4-5': cachingPrice(1, 0.1, 1.25, 5),
+  'claude-3-5-haiku': cachingPrice(0.8, 0.08, 1, 4),
 });
 
 /**
- * A dated snapshot suffix: `-2024-08-06` (current style) or `-0914` (older MMDD style, as in
- * gpt-3.5-turbo-instruct-0914). Only the suffix goes: `gpt-4o-mini-2024-07-18` becomes `gpt-4o-mini`, never
- * `gpt-4o`. A snapshot priced differently from its alias (gpt-4o-2024-05-13 was) needs its own entry, which wins.
+ * A dated snapshot suffix: `-2024-08-06` (OpenAI's current style), `-20250929` (Anthropic's, as in
+ * claude-sonnet-4-5-20250929: a 20YY date with a real month and day, so a build number of eight digits
+ * does not count) or `-0914` (older MMDD style, as in gpt-3.5-turbo-instruct-0914). Only the suffix goes:
+ * `gpt-4o-mini-2024-07-18` becomes `gpt-4o-mini`, never `gpt-4o`. A snapshot priced differently from its
+ * alias (gpt-4o-2024-05-13 was) needs its own entry, which wins.
  */
-const SNAPSHOT_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|(?:0[1-9]|1[0-2])\d{2})$/;
+const SNAPSHOT_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|20\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|1[0-2])\d{2})$/;
 
 /** Model names come from callers, so the cache of snapshot lookups is bounded. */
 const SNAPSHOT_CACHE_LIMIT = 1024;
@@ -119,15 +137,18 @@ export class PriceTable {
     const prompt = tokens(usage.promptTokens);
     // Cached tokens are part of the prompt; more than the prompt would be an upstream bug, not a discount.
     const cached = Math.min(tokens(usage.cachedTokens), prompt);
-    const audioIn = Math.min(tokens(usage.audioPromptTokens ?? 0), prompt - cached);
+    // Cache writes are part of the prompt too (Anthropic), beside the reads.
+    const written = Math.min(tokens(usage.cacheWriteTokens ?? 0), prompt - cached);
+    const audioIn = Math.min(tokens(usage.audioPromptTokens ?? 0), prompt - cached - written);
     const completion = tokens(usage.completionTokens);
     const audioOut = Math.min(tokens(usage.audioCompletionTokens ?? 0), completion);
     const output = entry.output ?? 0;
     // tokens × USD per 1M tokens = millionths of a dollar.
     const microUsd =
-      (prompt - cached - audioIn) * entry.input +
+      (prompt - cached - written - audioIn) * entry.input +
       audioIn * (entry.audioInput ?? entry.input) +
       cached * (entry.cachedInput ?? entry.input) +
+      written * (entry.cacheWrite ?? entry.input) +
       (completion - audioOut) * output +
       audioOut * (entry.audioOutput ?? output);
     return Math.round((microUsd / 1e6) * COST_SCALE) / COST_SCALE;

@@ -332,6 +332,56 @@ function responsesTokens(counter: Counter, body: Record<string, unknown>): numbe
   return total + toolDefinitionsTokens(counter, body.tools);
 }
 
+/** One Anthropic content block: text, a tool call's input, a tool result's content; images a flat IMAGE_PART_TOKENS. */
+function anthropicBlockTokens(counter: Counter, block: unknown): number {
+  if (typeof block === 'string') return counter.text(block);
+  if (!isRecord(block)) return 0;
+  switch (block.type) {
+    case 'text':
+      return stringTokens(counter, block.text);
+    case 'image':
+    case 'document':
+      return IMAGE_PART_TOKENS;
+    case 'tool_use':
+      return stringTokens(counter, block.name) + counter.text(jsonText(block.input));
+    case 'tool_result':
+      return anthropicContentTokens(counter, block.content);
+    case 'thinking':
+      return stringTokens(counter, block.thinking);
+    default:
+      return 0;
+  }
+}
+
+function anthropicContentTokens(counter: Counter, content: unknown): number {
+  if (typeof content === 'string') return counter.text(content);
+  if (!Array.isArray(content)) return 0;
+  let total = 0;
+  for (const block of content) total += anthropicBlockTokens(counter, block);
+  return total;
+}
+
+/**
+ * Anthropic's Messages API (https://docs.anthropic.com/en/api/messages): `system` and `messages` with content blocks,
+ * counted with the chat rule and the OpenAI encodings — Claude's tokenizer is not public, so this is an estimate
+ * (for admission and cut streams); the upstream's usage is what gets recorded.
+ */
+function messagesTokens(counter: Counter, body: Record<string, unknown>): number {
+  let total = REPLY_PRIMER_TOKENS;
+  if (body.system !== undefined) total += TOKENS_PER_MESSAGE + anthropicContentTokens(counter, body.system);
+  if (Array.isArray(body.messages)) {
+    for (const message of body.messages) {
+      if (isRecord(message)) total += TOKENS_PER_MESSAGE + anthropicContentTokens(counter, message.content);
+    }
+  }
+  if (Array.isArray(body.tools)) {
+    for (const tool of body.tools) {
+      if (isRecord(tool) && typeof tool.name === 'string') total += counter.text(jsonText({ name: tool.name, description: tool.description, parameters: tool.input_schema }));
+    }
+  }
+  return total;
+}
+
 /** Tokens in `text` for `model`'s encoding; past MAX_TOKENIZED_BYTES, an estimate from its size. */
 export function countTokens(text: string, model: string): number {
   return typeof text === 'string' ? new TextCounter(model).text(text) : 0;
@@ -372,6 +422,8 @@ function promptTokens(counter: Counter, endpoint: EstimateEndpoint, body: unknow
       return textOrTokensTokens(counter, body.input);
     case 'responses':
       return responsesTokens(counter, body);
+    case 'messages':
+      return messagesTokens(counter, body);
     default:
       return 0;
   }

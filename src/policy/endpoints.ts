@@ -24,6 +24,11 @@ export type BodyShape =
   | 'multipart'
   /** multipart/form-data streamed through as is (it carries no model); any other body is read as JSON. */
   | 'upload'
+  /**
+   * The Realtime WebRTC call: a small multipart/form-data form (`sdp`, and `session` whose
+   * `model` is read) read whole (http/call-form.ts), or a raw `application/sdp` offer (no model).
+   */
+  | 'call'
   /** No body: one sent anyway is read and dropped, never forwarded. */
   | 'none';
 
@@ -115,11 +120,16 @@ const TABLE: Readonly<Record<string, Spec>> = {
   'POST /audio/transcriptions': { body: 'multipart', modelAt: 'model', enforces: MEDIA },
   'POST /audio/translations': { body: 'multipart', modelAt: 'model', enforces: MEDIA },
   // A temporary credential spends directly at the upstream: only the model can be checked.
+  // Anthropic's Messages API (routes/messages.ts): persona as `system`, the ceiling on `max_tokens`.
+  'POST /messages': { kind: 'messages', body: 'json', modelAt: 'model' },
+  'POST /messages/count_tokens': { body: 'json', modelAt: 'model' },
   // WebSockets (src/sockets/): each turn is checked, admitted and metered like its HTTP request.
   'WEBSOCKET /responses': { kind: 'responses', body: 'none', modelAt: 'model', references: true, object: create('response') },
   // The model is checked at the handshake and on session.update; each response is metered from response.done. The session's instructions and output limits are the caller's.
   'WEBSOCKET /realtime': { body: 'none', modelAt: 'model', enforces: { models: true, budget: true, ceiling: false, persona: false } },
   'POST /realtime/client_secrets': { body: 'json', modelAt: 'session.model', enforces: MODELS_ONLY },
+  // The WebRTC SDP exchange: the session in the form is the one client_secrets takes.
+  'POST /realtime/calls': { body: 'call', modelAt: 'session.model', enforces: MODELS_ONLY },
   'POST /realtime/sessions': { body: 'json', modelAt: 'model', enforces: MODELS_ONLY },
   'POST /realtime/transcription_sessions': { body: 'json', enforces: NOTHING },
 

@@ -1,3 +1,5 @@
+import { Glob } from '../domain/glob.js';
+
 // Models served only by the legacy /completions endpoint (openai-protocol.md §3).
 const COMPLETION_ONLY = /^(gpt-3\.5-turbo-instruct|davinci-002|babbage-002)(-|$)/;
 // Reasoning models reject max_tokens and sampling parameters (openai-protocol.md §2).
@@ -11,7 +13,28 @@ export function isReasoningModel(model: string): boolean {
   return REASONING.test(model);
 }
 
-/** Resolves a configured alias ("gpt4" → "gpt-4o"); unknown names pass unchanged. */
+/** The glob keys of one `model_alias` table, compiled once (the table is the frozen config's). */
+const compiledGlobs = new WeakMap<object, ReadonlyArray<readonly [Glob, string]>>();
+
+function globAliases(aliases: Readonly<Record<string, string>>): ReadonlyArray<readonly [Glob, string]> {
+  let globs = compiledGlobs.get(aliases);
+  if (globs === undefined) {
+    globs = Object.entries(aliases)
+      .filter(([name]) => name.includes('*'))
+      .map(([name, target]) => [new Glob(name), target] as const);
+    compiledGlobs.set(aliases, globs);
+  }
+  return globs;
+}
+
+/**
+ * Resolves a configured alias: an exact name first ("gpt4" → "gpt-4o"), else the first glob key
+ * that matches, in config order ("claude-*" → "gpt-4o": Claude Code served by OpenAI); unknown
+ * names pass unchanged.
+ */
 export function resolveAlias(model: string, aliases: Readonly<Record<string, string>>): string {
-  return Object.hasOwn(aliases, model) ? aliases[model]! : model;
+  if (Object.hasOwn(aliases, model)) return aliases[model]!;
+  const globs = globAliases(aliases);
+  for (const [glob, target] of globs) if (glob.matches(model)) return target;
+  return model;
 }

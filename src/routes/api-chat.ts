@@ -12,7 +12,10 @@ import { resolveAlias } from '../policy/model-rules.js';
 import type { SseEvent } from '../streaming/sse-decoder.js';
 import { SseUsageTap } from '../streaming/sse-usage-tap.js';
 import { redactSecrets } from '../upstream/redact.js';
-import { usageFromObject } from '../streaming/usage.js';
+import { usageFromAnthropic, usageFromObject } from '../streaming/usage.js';
+import { chatToMessagesRequest } from '../translate/chat-to-messages.js';
+import { messageToChatCompletion } from '../translate/messages-to-chat-response.js';
+import { anthropicAsChatChunks } from './chat-via-messages.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import type { ActiveStreams } from '../http/active-streams.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
@@ -44,6 +47,17 @@ function deltaText(kind: UpstreamChatRequest['kind'], chunk: unknown): string {
   const choice = (chunk as { choices?: Array<{ delta?: { content?: unknown }; text?: unknown }> } | null)?.choices?.[0];
   const text = kind === 'chat' ? choice?.delta?.content : choice?.text;
   return typeof text === 'string' ? text : '';
+}
+
+/**
+ * The seed's chat body for an Anthropic upstream: its sampling values are the owner's defaults,
+ * not the caller's choice, so what Anthropic lacks (repetition penalties) is left out and the
+ * temperature kept within Anthropic's 0–1.
+ */
+function forAnthropic(body: UpstreamChatRequest['body']): UpstreamChatRequest['body'] {
+  const { frequency_penalty: _frequency, presence_penalty: _presence, ...rest } = body as Record<string, unknown>;
+  if (typeof rest.temperature === 'number' && rest.temperature > 1) rest.temperature = 1;
+  return rest as UpstreamChatRequest['body'];
 }
 
 /** The owner's defaults with the caller key's own defaults over them (the key wins where it sets a value). */
@@ -93,12 +107,16 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     const ctx = request.ctx;
     const { config, upstreams } = parts;
     const { outgoing, stream } = prepared;
+    // A chat model only an Anthropic upstream serves: the same request as a Messages request, the answer read back as chat.
+    const protocols = outgoing.kind === 'chat' ? upstreams.protocolsFor(outgoing.model) : undefined;
+    const viaMessages = protocols !== undefined && !protocols.openai && protocols.anthropic;
     const answer = await sendUpstream(request, parts, {
       model: outgoing.model,
       method: 'POST',
-      path: outgoing.path,
+      path: viaMessages ? '/messages' : outgoing.path,
       headers: { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' },
-      body: JSON.stringify(outgoing.body),
+      body: JSON.stringify(viaMessages ? chatToMessagesRequest(forAnthropic(outgoing.body), { model: outgoing.model, stream }) : outgoing.body),
+      protocol: viaMessages ? 'anthropic' : 'openai',
     });
     const { response } = answer;
     reply.header('x-openai-api-upstream', answer.upstream);
@@ -116,7 +134,8 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
         await response.body.dump().catch(() => undefined);
         throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered a stream request with ${JSON.stringify(contentType.slice(0, 100) || 'no content type')}, not an event stream.`);
       }
-      return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, upstreams.secrets(), config.upstream, config.log.bodies);
+      const source = viaMessages ? anthropicAsChatChunks(response.body, outgoing.model) : response.body;
+      return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, source, upstreams.secrets(), config.upstream, config.log.bodies);
     }
 
     let parsed: unknown;
@@ -126,7 +145,13 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       if (error instanceof SyntaxError) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent a body that is not JSON.`);
       throw upstreamFailure(error, answer.upstream, config.upstream);
     }
-    ctx.usage = usageFromObject(parsed);
+    if (viaMessages) {
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent a body that is not a message.`);
+      ctx.usage = usageFromAnthropic((parsed as { usage?: unknown }).usage);
+      parsed = messageToChatCompletion(parsed as Record<string, unknown>, outgoing.model);
+    } else {
+      ctx.usage = usageFromObject(parsed);
+    }
     const text = answerText(outgoing.kind, parsed);
     if (text === undefined) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent no answer text (no choices[0]).`);
     if (config.log.bodies) request.log.info({ request_body: outgoing.body, answer: text }, 'bodies');
@@ -138,7 +163,7 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
   const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => runPipeline(request, reply, runtime.current, route, finish);
 
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
-  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<number> {
+  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, source: AsyncIterable<Uint8Array>, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<number> {
     const ctx = request.ctx;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
     let text = '';
@@ -166,7 +191,7 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
       events.length = 0;
     };
     try {
-      for await (const chunk of answer.response.body) {
+      for await (const chunk of source) {
         tap.push(chunk as Buffer);
         // The deltas before an error event still reach the client (an error event has none).
         await render();

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Caller } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
+import { encodeCallForm, parseCallForm } from '../http/call-form.js';
 import { assertJsonDepth } from '../http/json-depth.js';
 import { readMultipartModel } from '../http/multipart-model.js';
 import { ByteLimit, declaredLength, readBody, tooLarge } from '../http/read-body.js';
@@ -15,6 +16,9 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 const MULTIPART_TYPE = /^multipart\/form-data\b/i;
 const JSON_CONTENT_TYPE = 'application/json';
+const SDP_TYPE = /^application\/sdp\s*(?:;|$)/i;
+/** A Realtime call form is an SDP offer (a few KiB) and a session object: read whole, at most this. */
+const CALL_BODY_LIMIT = 1024 * 1024;
 
 /** A /v1 request body as it goes upstream, and what the gateway learned from it. */
 export interface V1Body {
@@ -76,6 +80,7 @@ export async function readV1Body(request: FastifyRequest, caller: Caller, endpoi
     await readBody(raw, limit);
     return out;
   }
+  if (shape === 'call') return readCallBody(request, caller, endpoint!, out, { config, limit: Math.min(limit, CALL_BODY_LIMIT), contentType });
   if (shape === 'multipart' && MULTIPART_TYPE.test(contentType)) {
     const { model, body } = await readMultipartModel(raw, contentType, { limit, maxModelBytes: MAX_MODEL_BYTES });
     ctx.model = model === undefined ? undefined : resolveAlias(model, config.modelAlias);
@@ -140,5 +145,51 @@ export async function readV1Body(request: FastifyRequest, caller: Caller, endpoi
   out.body = body;
   out.contentLength = Buffer.byteLength(body);
   out.contentType = labelledJson ? undefined : JSON_CONTENT_TYPE;
+  return out;
+}
+
+/**
+ * `POST /v1/realtime/calls` (the `call` shape): a multipart form is read whole and its
+ * `session.model` checked; a raw `application/sdp` offer names no model, so it passes only where
+ * no model list must hold. A key with a model list (or an alias that renamed the model) gets the
+ * form re-encoded from what was parsed — `sdp` and `session`, nothing else — so the upstream reads
+ * the checked model and no other field; anyone else's form goes on as sent.
+ */
+async function readCallBody(request: FastifyRequest, caller: Caller, endpoint: Endpoint, out: V1Body, options: { config: Config; limit: number; contentType: string }): Promise<V1Body> {
+  const { config, limit, contentType } = options;
+  const raw = request.raw;
+  const key = caller.key;
+  // The table's row has no ids, so its name is the canonical path a grant is matched against.
+  const granted = key?.endpoints?.allows(request.method, endpoint.name.slice(request.method.length + 1)) === true;
+  // Once granted, a model the gateway reads is still checked, but none is required (SECURITY.md).
+  const modelRequired = (): GatewayError =>
+    new GatewayError('invalid_request', `Key "${key!.name}" may use only some models: send the call as multipart/form-data with the SDP offer in "sdp" and the session, naming its "model", as JSON in "session".`, { param: 'session.model' });
+  const isForm = MULTIPART_TYPE.test(contentType);
+  if (!isForm && !SDP_TYPE.test(contentType)) {
+    raw.resume();
+    throw new GatewayError('invalid_content_type', `${endpoint.name} takes multipart/form-data (fields "sdp" and "session") or application/sdp, not "${contentType.slice(0, 64)}".`);
+  }
+  if (!isForm && key?.models !== undefined && !granted) {
+    raw.resume();
+    throw modelRequired();
+  }
+  const bytes = await readBody(raw, limit);
+  out.body = bytes;
+  out.contentLength = bytes.length;
+  if (!isForm) return out;
+
+  const form = await parseCallForm(bytes, contentType);
+  // Opt-in only (log_bodies); the offer stays out, its candidates are the caller's addresses.
+  if (config.log.bodies && form.session !== undefined) request.log.info({ request_body: { session: form.session } }, 'bodies');
+  const sent = checkedModel(form.session?.model, 'session.model');
+  const model = sent === undefined ? undefined : resolveAlias(sent, config.modelAlias);
+  request.ctx.model = model;
+  if (model === undefined && key?.models !== undefined && !granted) throw modelRequired();
+  if (key?.models !== undefined || model !== sent) {
+    const encoded = encodeCallForm({ sdp: form.sdp, session: model === sent ? form.session : { ...form.session, model } });
+    out.body = encoded.body;
+    out.contentLength = encoded.body.length;
+    out.contentType = encoded.contentType;
+  }
   return out;
 }

@@ -29,6 +29,7 @@ import type { RequestFinisher } from '../pipeline/finish.js';
 import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
 import type { PoolResponse } from '../upstream/pool.js';
+import { chatViaMessages } from './chat-via-messages.js';
 import { listOwnedObjects } from './v1-lists.js';
 import { readV1Body, type V1Body } from './v1-body.js';
 
@@ -80,6 +81,8 @@ interface V1Prepared extends Prepared {
   batch: BatchCharge | undefined;
   /** `GET /v1/models`, answered by the gateway itself. */
   models: boolean;
+  /** Chat completions for a model only an Anthropic upstream serves: translated (routes/chat-via-messages.ts). */
+  viaMessages: boolean;
 }
 
 const NO_BODY: V1Body = Object.freeze({ body: null, contentLength: undefined, contentType: undefined, json: undefined, stream: false, usageInjected: false, exceeded: () => false });
@@ -198,10 +201,14 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       throw new GatewayError('not_found', `${method} ${fullPath} addresses one upstream's own layout; call the OpenAI path (e.g. /v1/chat/completions) and the gateway chooses the deployment.`);
     }
     const endpoint = found.known ? found.endpoint : undefined;
+    if (endpoint !== undefined && endpoint.name.startsWith('POST /v1/messages')) {
+      // Another spelling of the Messages API's path (`/v1//messages`, an escape): that route alone speaks it.
+      throw new GatewayError('not_found', `The Messages API is served at ${endpoint.name.slice('POST '.length)}, spelled exactly.`);
+    }
     ctx.kind = endpoint?.kind ?? 'other';
     const granted = key?.endpoints?.allows(method, fullPath) === true;
     if (key !== undefined && !granted) confine(key, method, fullPath, endpoint);
-    const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, background: false, settles: undefined, listing: false, batch: undefined, models: false };
+    const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, background: false, settles: undefined, listing: false, batch: undefined, models: false, viaMessages: false };
     if (method === 'GET' && path === '/models') {
       prepared.models = true;
       return prepared;
@@ -229,6 +236,10 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       prepared.background = prepared.creates === 'response' && json?.background === true;
       if (json !== undefined && endpoint?.references) prepared.affinity = (await checkReferences(caller, key ? objectReferences(json) : ownReferences(json))) ?? prepared.affinity;
       prepared.admitModel = ctx.model;
+      if (endpoint?.kind === 'chat' && ctx.model !== undefined && json !== undefined) {
+        const protocols = upstreams.protocolsFor(ctx.model);
+        prepared.viaMessages = !protocols.openai && protocols.anthropic;
+      }
       if (key === undefined || endpoint === undefined || granted) return prepared;
       if (endpoint.name === 'POST /v1/batches' && json !== undefined) {
         prepared.batch = await checkBatch(parts, key, json, prepared.affinity, ctx.signal);
@@ -247,6 +258,11 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
   /** Sends the request and relays the answer as it comes: bytes through, usage read on the way. */
   async function exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: V1Prepared): Promise<number> {
     if (prepared.models) return listModels(request, reply, parts);
+    if (prepared.viaMessages) {
+      const { json, stream, usageInjected } = prepared.body;
+      const options = json?.stream_options as { include_usage?: unknown } | undefined;
+      return chatViaMessages(request, reply, parts, streams, { model: request.ctx.model!, chat: json!, stream, includeUsage: options?.include_usage === true && !usageInjected });
+    }
     const ctx = request.ctx;
     const { config, upstreams } = parts;
     const timeouts = config.upstream;
@@ -389,6 +405,12 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
   async function listModels(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts): Promise<number> {
     const allowed = request.ctx.caller?.key?.models;
     const data = (await parts.models.models()).filter((model) => !allowed || allowed.matches(model.id));
+    if (request.headers['anthropic-version'] !== undefined) {
+      // An Anthropic client (its SDK sends anthropic-version on every call): the same models in Anthropic's list shape.
+      const models = data.map((model) => ({ type: 'model', id: model.id, display_name: model.id, created_at: new Date((typeof model.created === 'number' ? model.created : 0) * 1000).toISOString() }));
+      reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ data: models, has_more: false, first_id: models[0]?.id ?? null, last_id: models.at(-1)?.id ?? null }));
+      return 200;
+    }
     reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ object: 'list', data }));
     return 200;
   }

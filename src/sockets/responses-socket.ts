@@ -124,8 +124,13 @@ export class ResponsesSocket implements RelayPolicy {
     const responseId = typeof response?.id === 'string' ? response.id : undefined;
     const streamId = typeof event.stream_id === 'string' ? event.stream_id : undefined;
     if (type === 'response.created') {
-      const turn = this.#turns.find((candidate) => candidate.responseId === undefined && candidate.streamId === streamId);
-      if (turn === undefined || responseId === undefined) return;
+      if (responseId === undefined) return;
+      let turn = this.#turns.find((candidate) => candidate.responseId === undefined && candidate.streamId === streamId);
+      if (turn === undefined) {
+        // A response no pending turn asked for (its turn was taken for failed by an unrelated error event): metered all the same.
+        turn = { requestId: `${this.options.requestId}.${++this.#count}`, startedAt: performance.now(), model: typeof response?.model === 'string' ? response.model : undefined, body: {}, ticket: undefined, streamId, responseId: undefined };
+        this.#turns.push(turn);
+      }
       turn.responseId = responseId;
       const { caller } = this.options.context;
       const { target } = this.options;

@@ -1,4 +1,4 @@
-import { usageFromJsonBuffer, usageFromObject, type Usage } from './usage.js';
+import { usageFromAnthropic, usageFromAnthropicJsonBuffer, usageFromJsonBuffer, usageFromObject, type Usage } from './usage.js';
 
 const USAGE_KEY = Buffer.from('"usage"');
 /** OpenAI puts `usage` last (chat, completions, embeddings) or near the end (Responses); look only there. */
@@ -22,9 +22,10 @@ function objectEnd(text: Buffer, start: number): number {
 
 /**
  * Usage from a JSON response body received as chunks, without parsing the whole body: a 20 MB
- * embeddings answer costs a scan of its last 64 KiB, not a JSON.parse of everything.
+ * embeddings answer costs a scan of its last 64 KiB, not a JSON.parse of everything. An
+ * Anthropic message body (`protocol` 'anthropic') also ends with its `usage`, read in its meaning.
  */
-export function usageFromJsonChunks(chunks: readonly Buffer[], totalLength: number): Usage | undefined {
+export function usageFromJsonChunks(chunks: readonly Buffer[], totalLength: number, protocol: 'openai' | 'anthropic' = 'openai'): Usage | undefined {
   if (totalLength === 0) return undefined;
   const tail = tailOf(chunks, totalLength);
   let at = tail.lastIndexOf(USAGE_KEY);
@@ -38,7 +39,8 @@ export function usageFromJsonChunks(chunks: readonly Buffer[], totalLength: numb
         const end = objectEnd(tail, i);
         if (end !== -1) {
           try {
-            return usageFromObject({ usage: JSON.parse(tail.toString('utf8', i, end)) });
+            const usage: unknown = JSON.parse(tail.toString('utf8', i, end));
+            return protocol === 'anthropic' ? usageFromAnthropic(usage) : usageFromObject({ usage });
           } catch {
             return undefined;
           }
@@ -48,7 +50,8 @@ export function usageFromJsonChunks(chunks: readonly Buffer[], totalLength: numb
     at = at === 0 ? -1 : tail.lastIndexOf(USAGE_KEY, at - 1);
   }
   // A small body whose usage sits elsewhere (e.g. nested in a Responses object): parse it whole.
-  return totalLength <= TAIL_BYTES ? usageFromJsonBuffer(tail) : undefined;
+  if (totalLength > TAIL_BYTES) return undefined;
+  return protocol === 'anthropic' ? usageFromAnthropicJsonBuffer(tail) : usageFromJsonBuffer(tail);
 }
 
 function tailOf(chunks: readonly Buffer[], totalLength: number): Buffer {

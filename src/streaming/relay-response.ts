@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import { GatewayError } from '../errors/index.js';
+import { GatewayError, sseErrorEvent, sseErrorFrame } from '../errors/index.js';
+import { AnthropicUsageTap } from './anthropic-usage-tap.js';
 import { usageFromJsonChunks } from './json-usage-tail.js';
-import { SSE_KEEPALIVE, sseErrorEvent, SseUsageTap } from './sse-usage-tap.js';
+import { SSE_KEEPALIVE, SseUsageTap } from './sse-usage-tap.js';
 import type { Usage } from './usage.js';
 
 export interface RelayOptions {
@@ -24,7 +25,16 @@ export interface RelayOptions {
    * see SseTapOptions.secrets for why.
    */
   secrets?: readonly string[];
+  /**
+   * The API the answer speaks, default `'openai'`. `'anthropic'`: usage from Anthropic's message
+   * body or its `message_start`/`message_delta` events, `message_stop` as the end marker, and a
+   * failure mid-stream ends it with Anthropic's `event: error`.
+   */
+  protocol?: 'openai' | 'anthropic';
 }
+
+/** What the relay needs of a side tap; SseUsageTap and AnthropicUsageTap both are one. */
+type StreamTap = Pick<SseUsageTap, 'push' | 'end' | 'usage' | 'sawDone' | 'upstreamError' | 'atEventBoundary' | 'textSeen'>;
 
 export interface RelayOutcome {
   usage: Usage | undefined;
@@ -49,7 +59,12 @@ const TAIL_WINDOW = 64 * 1024;
  */
 export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData['body'], isSse: boolean, options: RelayOptions, abortUpstream: () => void): Promise<RelayOutcome> {
   return new Promise((resolve) => {
-    const tap = isSse ? new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true, onObjectId: options.onObjectId, secrets: options.secrets }) : undefined;
+    const anthropic = options.protocol === 'anthropic';
+    const tap: StreamTap | undefined = !isSse
+      ? undefined
+      : anthropic
+        ? new AnthropicUsageTap({ secrets: options.secrets })
+        : new SseUsageTap({ dropUsageEvent: options.dropUsageEvent, stripNullUsage: true, onObjectId: options.onObjectId, secrets: options.secrets });
     const tail: Buffer[] = [];
     let tailSize = 0;
     let firstByteAt: number | undefined;
@@ -77,7 +92,7 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
       client.off('drain', onDrain);
       let usage: Usage | undefined;
       if (tap) usage = options.meter ? tap.usage : undefined;
-      else if (options.meter && !isSse) usage = usageFromJsonChunks(tail, tailSize);
+      else if (options.meter && !isSse) usage = usageFromJsonChunks(tail, tailSize, anthropic ? 'anthropic' : 'openai');
       resolve({ ...outcome, usage, firstByteAt, textSeen: tap && options.meter && !tap.usage ? () => tap.textSeen() : undefined });
     };
     const onData = (chunk: Buffer): void => {
@@ -115,7 +130,7 @@ export function relayBody(client: ServerResponse, body: Dispatcher.ResponseData[
         // A stream that already started cannot change its status: end it with an explicit error
         // event — after a blank line if the client holds half an event, or the two would merge.
         if (tap && !tap.atEventBoundary) client.write('\n\n');
-        client.end(sseErrorEvent({ message: failure.message, type: failure.type, code: failure.code }));
+        client.end(anthropic ? sseErrorFrame('anthropic', failure) : sseErrorEvent({ message: failure.message, type: failure.type, code: failure.code }));
       } else {
         // A JSON body cut midway must not look complete: reset the connection so the client sees the failure.
         client.destroy();

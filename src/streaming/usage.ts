@@ -3,7 +3,8 @@
 // and `ImagesUsage` (https://github.com/openai/openai-openapi), plus the variants of providers
 // that put usage elsewhere: Moonshot (`choices[0].usage`), Groq (`x_groq.usage`,
 // https://console.groq.com/docs/openai) and DeepSeek (`prompt_cache_hit_tokens`,
-// https://api-docs.deepseek.com).
+// https://api-docs.deepseek.com). Anthropic's Messages API usage has its own readers at the end:
+// its `input_tokens` means something else, so callers that know they hold an Anthropic body use them.
 
 export interface Usage {
   promptTokens: number;
@@ -11,6 +12,8 @@ export interface Usage {
   totalTokens: number;
   /** Subset of promptTokens served from the prompt cache. */
   cachedTokens: number;
+  /** Subset of promptTokens written to the prompt cache (Anthropic charges them above input). */
+  cacheWriteTokens?: number;
   /** Subset of completionTokens spent on reasoning. */
   reasoningTokens: number;
   /** Realtime and audio models: the subset of promptTokens that was audio and not served from cache (priced apart). */
@@ -110,4 +113,82 @@ export function usageFromJsonBuffer(body: Buffer): Usage | undefined {
     return undefined;
   }
   return usageFromObject(parsed);
+}
+
+/**
+ * Anthropic's usage object (https://docs.anthropic.com/en/api/messages, `usage`):
+ * `input_tokens` counts only the input neither read from nor written to the cache, so
+ * the prompt is `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`; cached
+ * tokens are the reads, cache-write tokens the creations, completion tokens `output_tokens`
+ * (thinking included: Anthropic does not report it apart). Undefined when no counter is present.
+ */
+export function usageFromAnthropic(usage: unknown): Usage | undefined {
+  if (!isObject(usage)) return undefined;
+  const counts = anthropicCounts(usage);
+  return counts === undefined ? undefined : fromAnthropicCounts(counts);
+}
+
+/** Usage of a whole Anthropic message body (`POST /v1/messages` without `stream`): its top-level `usage`. */
+export function usageFromAnthropicMessage(body: unknown): Usage | undefined {
+  return isObject(body) ? usageFromAnthropic(body.usage) : undefined;
+}
+
+/**
+ * Usage after one event of an Anthropic stream, given the usage so far: `message_start` carries
+ * it in `message.usage`, each `message_delta` in `usage` with counts that are cumulative
+ * (https://docs.anthropic.com/en/docs/build-with-claude/streaming). A delta usually repeats only
+ * `output_tokens`; a field it repeats never lowers what an earlier event said (cumulative counts
+ * only grow, and a `0` placeholder must not erase the prompt). Other events: `previous`.
+ */
+export function usageFromAnthropicEvent(event: unknown, previous: Usage | undefined): Usage | undefined {
+  if (!isObject(event)) return previous;
+  let usage: unknown;
+  if (event.type === 'message_start') usage = isObject(event.message) ? event.message.usage : undefined;
+  else if (event.type === 'message_delta') usage = event.usage;
+  else return previous;
+  const counts = isObject(usage) ? anthropicCounts(usage) : undefined;
+  if (counts === undefined) return previous;
+  if (previous === undefined) return fromAnthropicCounts(counts);
+  const cacheRead = previous.cachedTokens;
+  const cacheWrite = previous.cacheWriteTokens ?? 0;
+  return fromAnthropicCounts({
+    input: Math.max(counts.input, previous.promptTokens - cacheRead - cacheWrite),
+    cacheRead: Math.max(counts.cacheRead, cacheRead),
+    cacheWrite: Math.max(counts.cacheWrite, cacheWrite),
+    output: Math.max(counts.output, previous.completionTokens),
+  });
+}
+
+/** Usage from a whole Anthropic JSON body; parses only when the bytes `"usage"` occur. Never throws. */
+export function usageFromAnthropicJsonBuffer(body: Buffer): Usage | undefined {
+  if (body.indexOf(USAGE_KEY) === -1) return undefined;
+  try {
+    return usageFromAnthropicMessage(JSON.parse(body.toString('utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+interface AnthropicCounts {
+  input: number;
+  cacheRead: number;
+  cacheWrite: number;
+  output: number;
+}
+
+const ANTHROPIC_COUNTERS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'];
+
+function anthropicCounts(usage: JsonObject): AnthropicCounts | undefined {
+  if (!ANTHROPIC_COUNTERS.some((key) => typeof usage[key] === 'number')) return undefined;
+  return {
+    input: count(usage.input_tokens) ?? 0,
+    cacheRead: count(usage.cache_read_input_tokens) ?? 0,
+    cacheWrite: count(usage.cache_creation_input_tokens) ?? 0,
+    output: count(usage.output_tokens) ?? 0,
+  };
+}
+
+function fromAnthropicCounts({ input, cacheRead, cacheWrite, output }: AnthropicCounts): Usage {
+  const promptTokens = input + cacheRead + cacheWrite;
+  return { promptTokens, completionTokens: output, totalTokens: promptTokens + output, cachedTokens: cacheRead, cacheWriteTokens: cacheWrite, reasoningTokens: 0 };
 }

@@ -89,7 +89,7 @@ export class AttemptLoop {
         origin: member.connection.origin,
         path: member.adapter.target(request.path, request.model),
         method: request.method,
-        headers: { ...request.headers, ...slot.headers },
+        headers: member.adapter.requestHeaders(request.headers, slot.headers),
         body: request.body,
         signal: request.signal,
         headersTimeout: this.timeouts.firstByteTimeoutMs,

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { UpstreamProtocol } from '../config/upstream-entry.js';
 
 export interface UpstreamRequest {
   /** The model after aliases; selects the upstreams that serve it (undefined: any). */
@@ -16,6 +17,8 @@ export interface UpstreamRequest {
    * upstream can serve it, so follow-ups reach the account that created the object.
    */
   affinity?: { upstream: string; upstreamKey: string | null };
+  /** The API the body speaks; only upstreams speaking it take the request. Default `'openai'`. */
+  protocol?: UpstreamProtocol;
 }
 
 export interface UpstreamAnswer {

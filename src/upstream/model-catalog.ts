@@ -2,6 +2,8 @@ import type { ModelListSource, UpstreamPool } from './pool.js';
 
 const TTL_MS = 5 * 60_000;
 const LOAD_TIMEOUT_MS = 15_000;
+/** The largest page of Anthropic's `GET /v1/models` (https://docs.anthropic.com/en/api/models-list). */
+const ANTHROPIC_PAGE = 1000;
 
 export interface ModelEntry {
   id: string;
@@ -40,7 +42,7 @@ export class ModelCatalog {
     const sources = this.pool.modelListSources();
     const lists = await Promise.all(sources.map((source) => this.listOf(source, signal)));
     for (const [index, source] of sources.entries()) {
-      for (const model of lists[index]!) if (!byId.has(model.id)) byId.set(model.id, { object: 'model', created: 0, owned_by: source.name, ...model, id: model.id });
+      for (const model of lists[index]!) if (!byId.has(model.id)) byId.set(model.id, source.protocol === 'anthropic' ? fromAnthropic(model, source.name) : { object: 'model', created: 0, owned_by: source.name, ...model, id: model.id });
     }
     for (const id of this.pool.configuredModels()) if (!byId.has(id)) byId.set(id, { id, object: 'model', created: 0, owned_by: 'openai-api' });
     const models = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -49,13 +51,15 @@ export class ModelCatalog {
   }
 
   /**
-   * One upstream's own `GET /models`, pinned to it by affinity: the pool's key choice, health
-   * accounting, retries and timeouts apply as to any request. An upstream that fails, or answers
-   * no list, contributes nothing.
+   * One upstream's own `GET /models`, pinned to it by affinity and sent in its own protocol: the
+   * pool's key choice, health accounting, retries and timeouts apply as to any request. An
+   * upstream that fails, or answers no list, contributes nothing. Anthropic pages its list (20 by
+   * default), so it is asked for its largest page.
    */
   private async listOf(source: ModelListSource, signal: AbortSignal): Promise<Array<Record<string, unknown> & { id: string }>> {
     try {
-      const { response } = await this.pool.send({ model: undefined, method: 'GET', path: '/models', headers: { accept: 'application/json' }, body: null, signal, affinity: { upstream: source.name, upstreamKey: null } });
+      const path = source.protocol === 'anthropic' ? `/models?limit=${ANTHROPIC_PAGE}` : '/models';
+      const { response } = await this.pool.send({ model: undefined, method: 'GET', path, headers: { accept: 'application/json' }, body: null, signal, affinity: { upstream: source.name, upstreamKey: null }, protocol: source.protocol });
       if (response.statusCode !== 200) {
         await response.body.dump();
         return [];
@@ -67,4 +71,15 @@ export class ModelCatalog {
       return [];
     }
   }
+}
+
+/**
+ * An entry of Anthropic's list, `{type: "model", id, display_name, created_at}`, in OpenAI's shape
+ * (`created` in Unix seconds from the RFC 3339 `created_at`); `display_name` is kept.
+ */
+function fromAnthropic(model: Record<string, unknown> & { id: string }, upstream: string): ModelEntry {
+  const createdAt = typeof model.created_at === 'string' ? Date.parse(model.created_at) : Number.NaN;
+  const entry: ModelEntry = { id: model.id, object: 'model', created: Number.isNaN(createdAt) ? 0 : Math.floor(createdAt / 1000), owned_by: upstream };
+  if (typeof model.display_name === 'string') entry.display_name = model.display_name;
+  return entry;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { UpstreamConfig } from '../config/upstream-entry.js';
+import { protocolOf, type UpstreamConfig, type UpstreamProtocol } from '../config/upstream-entry.js';
 import { GlobSet } from '../domain/glob.js';
 import { adapterFor, type ProviderAdapter } from './adapters/adapter.js';
 import type { Choosable } from './balancer.js';
@@ -52,6 +52,8 @@ export class KeySlot implements Choosable {
 export class PoolMember implements Choosable {
   readonly name: string;
   readonly weight: number;
+  /** The API this upstream speaks: a request in another is never sent here. */
+  readonly protocol: UpstreamProtocol;
   inFlight = 0;
   readonly connection: Upstream;
   readonly adapter: ProviderAdapter;
@@ -69,6 +71,7 @@ export class PoolMember implements Choosable {
   ) {
     this.name = config.name;
     this.weight = config.weight;
+    this.protocol = protocolOf(config.type);
     this.connection = new Upstream({ name: config.name, baseUrl: config.baseUrl, proxy: config.proxy, connectTimeoutMs });
     this.adapter = adapterFor(config, this.connection.basePath);
     this.matcher = new GlobSet(config.models);

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { PoolSettings, UpstreamConfig } from '../config/upstream-entry.js';
+import type { PoolSettings, UpstreamConfig, UpstreamProtocol } from '../config/upstream-entry.js';
 import type { Logger } from '../observability/logger.js';
 import { AttemptLoop, type PoolResponse } from './attempt-loop.js';
 import type { UpstreamClient, UpstreamRequest } from './client.js';
@@ -45,6 +45,8 @@ export interface PoolOptions {
 /** An upstream whose own `GET /models` list the model catalogue reads. */
 export interface ModelListSource {
   readonly name: string;
+  /** The API it speaks: the list is asked for in it, and comes back in its shape. */
+  readonly protocol: UpstreamProtocol;
   /** Whether this upstream is configured to serve a model its list names. */
   serves(model: string): boolean;
 }
@@ -150,9 +152,18 @@ export class UpstreamPool implements UpstreamClient {
     return this.router.members.some((member) => member.name === upstream && member.serves(model));
   }
 
-  /** Whether some upstream serves this (alias-resolved) model. */
-  serves(model: string): boolean {
-    return this.router.candidatesFor(model).members.length > 0;
+  /** Whether some upstream serves this (alias-resolved) model: one speaking `protocol`, or any when none is named. */
+  serves(model: string, protocol?: UpstreamProtocol): boolean {
+    if (protocol !== undefined) return this.router.candidatesFor(model, protocol).members.length > 0;
+    return this.router.candidatesFor(model, 'openai').members.length > 0 || this.router.candidatesFor(model, 'anthropic').members.length > 0;
+  }
+
+  /**
+   * Which APIs serve this (alias-resolved) model: a route sends natively when its own protocol
+   * does, and translates to the other one otherwise.
+   */
+  protocolsFor(model: string): { openai: boolean; anthropic: boolean } {
+    return { openai: this.router.candidatesFor(model, 'openai').members.length > 0, anthropic: this.router.candidatesFor(model, 'anthropic').members.length > 0 };
   }
 
   /** Names of explicit (non-glob) models from config, plus Azure deployment model names — those actually served. */
@@ -171,8 +182,9 @@ export class UpstreamPool implements UpstreamClient {
   }
 
   /**
-   * The upstreams with an OpenAI-style `GET /models` list. The catalogue sends to each through
-   * `send()` with an affinity naming it, so the list is fetched like any request.
+   * The upstreams with their own `GET /models` list (OpenAI's or Anthropic's shape). The catalogue
+   * sends to each through `send()` with an affinity naming it and its protocol, so the list is
+   * fetched like any request.
    */
   modelListSources(): readonly ModelListSource[] {
     return this.listSources;

@@ -1,8 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { errorCode, isTlsFailureCode } from './failure.js';
 
-/** Statuses worth another attempt before anything reached the client (openai-node retries the same set, plus 408/409). */
-const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
+/**
+ * Statuses worth another attempt before anything reached the client (openai-node retries the same
+ * set, plus 408/409), and Anthropic's 529 `overloaded_error` (https://docs.anthropic.com/en/api/errors),
+ * its 503: the upstream as a whole is busy, so the next attempt goes elsewhere when it can.
+ */
+const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504, 529]);
 
 /** A key answering these is wrong, unpaid or barred: retrying it never helps, so it is set aside until reload. */
 const KEY_FAULT_STATUSES = new Set([401, 402, 403]);
@@ -36,7 +40,7 @@ export function isKeyFaultStatus(status: number): boolean {
   return KEY_FAULT_STATUSES.has(status);
 }
 
-/** Whether a status counts against the upstream's circuit: server errors, except "not implemented". */
+/** Whether a status counts against the upstream's circuit: server errors (Anthropic's 529 included), except "not implemented". */
 export function isUpstreamFaultStatus(status: number): boolean {
   return status >= 500 && status !== 501 && status !== 505;
 }

@@ -1,3 +1,4 @@
+import type { UpstreamProtocol } from '../config/upstream-entry.js';
 import { GatewayError } from '../errors/index.js';
 import { chooseKey, chooseWeighted, WeightedList } from './balancer.js';
 import type { UpstreamRequest } from './client.js';
@@ -53,16 +54,22 @@ export class Route {
   }
 }
 
+/** Per protocol: the candidates without a model, and those per model name (a cache). */
+interface ProtocolCandidates {
+  readonly all: Candidates;
+  readonly byModel: Map<string, Candidates>;
+}
+
 /**
- * Which upstream and key take a request: candidates by model (computed once per model name),
- * an object's affinity, then weighted power-of-two choices among the upstreams that can take it
+ * Which upstream and key take a request: candidates by protocol and model (computed once per
+ * model name), an object's affinity, then weighted power-of-two choices among the upstreams that can take it
  * now (a path it serves without a model, a usable key, a closed circuit, not failed already), and
  * the least loaded usable key of the chosen one.
  */
 export class Router {
   readonly members: readonly PoolMember[];
-  private readonly all: Candidates;
-  private readonly byModel = new Map<string, Candidates>();
+  private readonly openai: ProtocolCandidates;
+  private readonly anthropic: ProtocolCandidates;
   /** Each upstream alone, for a request its object's affinity pins there. */
   private readonly alone = new Map<string, { member: PoolMember; candidates: Candidates }>();
 
@@ -72,24 +79,33 @@ export class Router {
     private readonly random: () => number,
   ) {
     this.members = members;
-    this.all = new Candidates(members);
+    const speaking = (protocol: UpstreamProtocol): ProtocolCandidates => ({ all: new Candidates(members.filter((member) => member.protocol === protocol)), byModel: new Map() });
+    this.openai = speaking('openai');
+    this.anthropic = speaking('anthropic');
     for (const member of members) this.alone.set(member.name, { member, candidates: new Candidates([member]) });
   }
 
-  /** Where a request may go; refuses a model no upstream serves, or a model-less path none can take. */
+  /**
+   * Where a request may go: only upstreams speaking its protocol; refuses a model no such upstream
+   * serves, or a model-less path none can take.
+   */
   route(request: UpstreamRequest): Route {
     const { model, affinity } = request;
+    const protocol = request.protocol ?? 'openai';
     const pinned = affinity === undefined ? undefined : this.alone.get(affinity.upstream);
     let candidates: Candidates;
     let pinnedKey: KeySlot | undefined;
-    if (pinned !== undefined && (model === undefined || pinned.member.serves(model))) {
+    if (pinned !== undefined && pinned.member.protocol === protocol && (model === undefined || pinned.member.serves(model))) {
       candidates = pinned.candidates;
       const fingerprint = affinity!.upstreamKey;
       pinnedKey = fingerprint === null ? undefined : pinned.member.keyWith(fingerprint);
     } else {
-      candidates = this.candidatesFor(model);
+      candidates = this.candidatesFor(model, protocol);
     }
-    if (candidates.members.length === 0) throw new GatewayError('model_not_found', `The model \`${model!.slice(0, 200)}\` is not served by this gateway.`);
+    if (candidates.members.length === 0) {
+      if (model === undefined) throw new GatewayError('model_not_found', `No upstream of this gateway speaks the ${protocol === 'anthropic' ? 'Anthropic' : 'OpenAI'} API.`);
+      throw new GatewayError('model_not_found', `The model \`${model.slice(0, 200)}\` is not served by this gateway.`);
+    }
     let pathname: string | undefined;
     if (model === undefined) {
       const queryAt = request.path.indexOf('?');
@@ -101,14 +117,18 @@ export class Router {
     return new Route(candidates, pathname, pinnedKey);
   }
 
-  /** The upstreams serving a model (every one without a model); computed once per model name (bounded: names come from clients). */
-  candidatesFor(model: string | undefined): Candidates {
-    if (model === undefined) return this.all;
-    let candidates = this.byModel.get(model);
+  /**
+   * The upstreams speaking `protocol` that serve a model (every one of them without a model);
+   * computed once per protocol and model name (bounded: names come from clients).
+   */
+  candidatesFor(model: string | undefined, protocol: UpstreamProtocol = 'openai'): Candidates {
+    const speaking = protocol === 'anthropic' ? this.anthropic : this.openai;
+    if (model === undefined) return speaking.all;
+    let candidates = speaking.byModel.get(model);
     if (candidates === undefined) {
-      if (this.byModel.size >= MODEL_CACHE_LIMIT) this.byModel.clear();
-      candidates = new Candidates(this.members.filter((member) => member.serves(model)));
-      this.byModel.set(model, candidates);
+      if (speaking.byModel.size >= MODEL_CACHE_LIMIT) speaking.byModel.clear();
+      candidates = new Candidates(speaking.all.members.filter((member) => member.serves(model)));
+      speaking.byModel.set(model, candidates);
     }
     return candidates;
   }

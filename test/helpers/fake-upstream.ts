@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { FakeObjects } from './fake-objects.js';
@@ -53,6 +53,43 @@ export function chatStreamEvents(model: string, content: string, includeUsage: b
   return events;
 }
 
+/** A function call the fake chat handler answers with (`FakeUpstream.replyToolCalls`); `arguments` is the JSON string. */
+export interface FakeToolCall {
+  name: string;
+  arguments: string;
+}
+
+const toolCallId = (index: number): string => `call_fake${index + 1}`;
+
+/** A chat completion whose answer is tool calls (`finish_reason: "tool_calls"`, no content). */
+export function chatToolCallCompletion(model: string, calls: readonly FakeToolCall[], usage = { prompt_tokens: 40, completion_tokens: 18, total_tokens: 58 }): Record<string, unknown> {
+  const toolCalls = calls.map((call, index) => ({ id: toolCallId(index), type: 'function', function: { name: call.name, arguments: call.arguments } }));
+  const completion = chatCompletion(model, '', usage);
+  completion.choices = [{ index: 0, message: { role: 'assistant', content: null, tool_calls: toolCalls, refusal: null }, logprobs: null, finish_reason: 'tool_calls' }];
+  return completion;
+}
+
+/**
+ * The chunks OpenAI streams for tool calls: each call opens with its id, name and empty
+ * arguments, then its arguments come in three pieces; `finish_reason: "tool_calls"` last.
+ */
+export function chatToolCallStreamEvents(model: string, calls: readonly FakeToolCall[], includeUsage: boolean, usage = { prompt_tokens: 40, completion_tokens: 18, total_tokens: 58 }): string[] {
+  const base = { id: 'chatcmpl-fake1', object: 'chat.completion.chunk', created: 1741570283, model };
+  const extra = includeUsage ? { usage: null } : {};
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null): string => JSON.stringify({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra });
+  const events: string[] = [];
+  calls.forEach((call, index) => {
+    const opening = { index, id: toolCallId(index), type: 'function', function: { name: call.name, arguments: '' } };
+    events.push(chunk(index === 0 ? { role: 'assistant', content: null, tool_calls: [opening] } : { tool_calls: [opening] }));
+    const third = Math.max(1, Math.ceil(call.arguments.length / 3));
+    for (let at = 0; at < call.arguments.length; at += third) events.push(chunk({ tool_calls: [{ index, function: { arguments: call.arguments.slice(at, at + third) } }] }));
+  });
+  events.push(chunk({}, 'tool_calls'));
+  if (includeUsage) events.push(JSON.stringify({ ...base, choices: [], usage }));
+  events.push('[DONE]');
+  return events;
+}
+
 export function completionStreamEvents(model: string, content: string, includeUsage: boolean): string[] {
   const base = { id: 'cmpl-fake1', object: 'text_completion', created: 1741570283, model };
   const events = (content.match(/\S+\s*/g) ?? []).map((piece) => JSON.stringify({ ...base, choices: [{ text: piece, index: 0, logprobs: null, finish_reason: null }] }));
@@ -79,6 +116,20 @@ export async function sendSse(response: ServerResponse, events: readonly string[
   response.end();
 }
 
+/** A Realtime WebRTC call as the fake received it (`POST /v1/realtime/calls`), parsed by undici's own form reader. */
+export interface RecordedCall {
+  contentType: string;
+  sdp: string;
+  /** The `session` field parsed, when the body was a form with one. */
+  session: Record<string, unknown> | undefined;
+  /** Every field name of the form, in order (none for a raw SDP body). */
+  fields: string[];
+  /** The `Location` the fake answered with. */
+  location: string;
+}
+
+export const FAKE_SDP_ANSWER = 'v=0\r\no=- 4227147428 1719357865 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\n';
+
 export function openAiError(status: number, message: string, type: string, code: string | null): Record<string, unknown> {
   return { error: { message, type, param: null, code } };
 }
@@ -91,8 +142,12 @@ export function openAiError(status: number, message: string, type: string, code:
  */
 export class FakeUpstream {
   readonly requests: RecordedRequest[] = [];
+  /** Realtime calls created, in order (`reset()` clears them). */
+  readonly calls: RecordedCall[] = [];
   /** What the default chat handler answers. */
   replyText = 'Hello from the fake upstream.';
+  /** When set, the default chat handler answers with these tool calls instead of text (streamed or not); `reset()` clears it. */
+  replyToolCalls: FakeToolCall[] | undefined;
   /** Stateful objects per account (upstream key). `reset()` keeps them: call `objects.reset()` to clear. */
   readonly objects = new FakeObjects(() => this.replyText);
   private readonly scripted: Array<{ handler: Handler; remaining: number }> = [];
@@ -151,7 +206,9 @@ export class FakeUpstream {
 
   reset(): void {
     this.requests.length = 0;
+    this.calls.length = 0;
     this.scripted.length = 0;
+    this.replyToolCalls = undefined;
     this.fakeSockets?.reset();
   }
 
@@ -209,6 +266,29 @@ export class FakeUpstream {
     await this.answerByDefault(recorded, response);
   }
 
+  /** Like OpenAI: a form with `sdp` and an optional JSON `session`, or a raw SDP offer; 201 with the answer and the call's Location. */
+  private async answerCall(request: RecordedRequest, response: ServerResponse, headers: Record<string, string>): Promise<void> {
+    const contentType = String(request.headers['content-type'] ?? '');
+    let call: Omit<RecordedCall, 'location'>;
+    try {
+      if (contentType.startsWith('application/sdp')) {
+        call = { contentType, sdp: request.body.toString('utf8'), session: undefined, fields: [] };
+      } else {
+        const form = await new Response(request.body, { headers: { 'content-type': contentType } }).formData();
+        const sdp = form.get('sdp');
+        const session = form.get('session');
+        if (typeof sdp !== 'string' || (session !== null && typeof session !== 'string')) throw new Error('"sdp" and "session" must be fields');
+        call = { contentType, sdp, session: session === null ? undefined : (JSON.parse(session) as Record<string, unknown>), fields: [...form.keys()] };
+      }
+    } catch (error) {
+      return sendJson(response, 400, openAiError(400, `Invalid call: ${(error as Error).message}`, 'invalid_request_error', null), headers);
+    }
+    const location = `/v1/realtime/calls/rtc_${randomBytes(12).toString('hex')}`;
+    this.calls.push({ ...call, location });
+    response.writeHead(201, { 'content-type': 'application/sdp', 'content-length': Buffer.byteLength(FAKE_SDP_ANSWER), location, ...headers });
+    response.end(FAKE_SDP_ANSWER);
+  }
+
   private async answerByDefault(request: RecordedRequest, response: ServerResponse): Promise<void> {
     const body = request.json ?? {};
     const model = typeof body.model === 'string' ? body.model : 'gpt-4o-mini';
@@ -217,6 +297,10 @@ export class FakeUpstream {
     const headers = { 'x-request-id': `req_fake_${this.requests.length}`, 'openai-processing-ms': '42', 'x-ratelimit-remaining-requests': '99' };
     switch (`${request.method} ${request.path}`) {
       case 'POST /v1/chat/completions': {
+        if (this.replyToolCalls !== undefined) {
+          if (stream) return sendSse(response, chatToolCallStreamEvents(model, this.replyToolCalls, includeUsage), {}, headers);
+          return sendJson(response, 200, chatToolCallCompletion(model, this.replyToolCalls), headers);
+        }
         // A stored completion gets its own id so it can be fetched back; others keep the fixed id tests compare with.
         const id = body.store === true ? this.objects.keepChatCompletion(request, chatCompletion(model, this.replyText)) : undefined;
         if (stream) return sendSse(response, chatStreamEvents(model, this.replyText, includeUsage, undefined, id), {}, headers);
@@ -236,6 +320,8 @@ export class FakeUpstream {
       case 'POST /v1/audio/transcriptions':
         // Echo what arrived so a test can prove the upload was byte-exact.
         return sendJson(response, 200, { text: `sha256:${createHash('sha256').update(request.body).digest('hex')} bytes:${request.body.length}` }, headers);
+      case 'POST /v1/realtime/calls':
+        return this.answerCall(request, response, headers);
       default:
         if (await this.objects.handle(request, response, headers)) return;
         return sendJson(response, 404, openAiError(404, `Unknown fake route ${request.method} ${request.path}`, 'invalid_request_error', null));

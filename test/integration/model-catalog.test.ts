@@ -16,7 +16,7 @@ const { fake, track } = upstreamFixture();
 const keyOf = (name: string, index = 0): string => `sk-${name}-catalog-key-${String(index).padStart(4, '0')}`;
 
 function entry(name: string, baseUrl: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
-  return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, ...overrides };
+  return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined, ...overrides };
 }
 
 function catalogOf(upstreams: UpstreamConfig[], options: { settings?: Partial<PoolSettings>; timeouts?: Partial<typeof TIMEOUTS> } = {}): { pool: UpstreamPool; catalog: ModelCatalog; clock: { now: number } } {

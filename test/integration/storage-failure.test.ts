@@ -87,7 +87,12 @@ describe('the database going away at runtime', { skip: postgres.skip }, () => {
       base.port = String(proxy.port);
       const upstream = await FakeUpstream.start();
       const gateway = await startTestGateway({ BASE_URL: upstream.url, ACCESS_TOKEN: TOKEN, DATABASE_URL: base.toString(), FAIL_OPEN: String(failOpen), USAGE_FLUSH_INTERVAL: '0.1' });
-      const call = () => fetch(`${gateway.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"model":"text-embedding-3-small","input":"x"}' });
+      let served = 0;
+      const call = async (): Promise<Response> => {
+        const response = await fetch(`${gateway.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"model":"text-embedding-3-small","input":"x"}' });
+        if (response.status === 200) served += 1;
+        return response;
+      };
       try {
         assert.equal((await call()).status, 200);
         proxy.cut();
@@ -107,7 +112,9 @@ describe('the database going away at runtime', { skip: postgres.skip }, () => {
         assert.equal((await call()).status, 200);
         await gateway.gateway.writer.flush();
         const rows = await database.db.selectFrom('usage_records').select('status').execute();
-        assert.ok(rows.filter((r) => r.status === 200).length >= 3, 'records queued while down were written after recovery');
+        // Whether the call right after the cut was still served depends on when the gateway noticed; every served one is recorded.
+        assert.ok(served >= 2);
+        assert.equal(rows.filter((r) => r.status === 200).length, served, 'records queued while down were written after recovery');
       } finally {
         await gateway.close();
         await proxy.close();

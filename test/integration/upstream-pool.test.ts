@@ -25,7 +25,7 @@ async function deadUrl(): Promise<string> {
 const keyOf = (name: string, index = 0): string => `sk-${name}-secret-key-${String(index).padStart(4, '0')}`;
 
 function entry(name: string, baseUrl: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
-  return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, ...overrides };
+  return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined, ...overrides };
 }
 
 interface Harness {

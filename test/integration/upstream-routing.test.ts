@@ -18,7 +18,7 @@ const fingerprint = (secret: string): string => createHash('sha256').update(secr
 const bearer = (key: string): string => `Bearer ${key}`;
 
 function entry(name: string, baseUrl: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
-  return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, ...overrides };
+  return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined, ...overrides };
 }
 
 /** mulberry32: a small seeded PRNG, so a test drawing at random draws the same on every run. */

@@ -1,4 +1,5 @@
 import type { UpstreamConfig } from '../../config/upstream-entry.js';
+import { AnthropicAdapter } from './anthropic.js';
 import { AzureAdapter } from './azure.js';
 import { OpenAiAdapter } from './openai.js';
 
@@ -12,6 +13,8 @@ export interface ProviderAdapter {
   target(path: string, model: string | undefined): string;
   /** The headers every request with `key` carries: the entry's extra headers and the credential. */
   keyHeaders(key: string | undefined): Record<string, string>;
+  /** A request's headers: the caller's (as the route forwards them) under the key's, which win. */
+  requestHeaders(caller: Readonly<Record<string, string>>, key: Readonly<Record<string, string>>): Record<string, string>;
   /**
    * The path from the origin, query included, of the upstream's WebSocket for `socket` and this
    * model; undefined when the upstream has none there (the gateway then refuses the upgrade).
@@ -23,5 +26,12 @@ export interface ProviderAdapter {
 export type SocketEndpoint = '/responses' | '/realtime';
 
 export function adapterFor(config: UpstreamConfig, basePath: string): ProviderAdapter {
-  return config.type === 'azure' ? new AzureAdapter(config, basePath) : new OpenAiAdapter(config, basePath);
+  switch (config.type) {
+    case 'azure':
+      return new AzureAdapter(config, basePath);
+    case 'anthropic':
+      return new AnthropicAdapter(config, basePath);
+    default:
+      return new OpenAiAdapter(config, basePath);
+  }
 }

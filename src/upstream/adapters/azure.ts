@@ -55,6 +55,10 @@ export class AzureAdapter implements ProviderAdapter {
     return `${this.basePath}${route}?${query.toString()}`;
   }
 
+  requestHeaders(caller: Readonly<Record<string, string>>, key: Readonly<Record<string, string>>): Record<string, string> {
+    return { ...caller, ...key };
+  }
+
   keyHeaders(key: string | undefined): Record<string, string> {
     return key === undefined ? { ...this.config.headers } : { ...this.config.headers, 'api-key': key };
   }

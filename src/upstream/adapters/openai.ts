@@ -23,6 +23,10 @@ export class OpenAiAdapter implements ProviderAdapter {
     return this.basePath + path;
   }
 
+  requestHeaders(caller: Readonly<Record<string, string>>, key: Readonly<Record<string, string>>): Record<string, string> {
+    return { ...caller, ...key };
+  }
+
   keyHeaders(key: string | undefined): Record<string, string> {
     return key === undefined ? { ...this.config.headers } : { ...this.config.headers, authorization: `Bearer ${key}` };
   }

@@ -9,7 +9,7 @@ const blocks = [...doc.matchAll(/^## (.+)\n[\s\S]*?```json\n([\s\S]*?)```/gm)].m
 
 it('docs/providers.md has an example for every documented provider', () => {
   const titles = blocks.map((b) => b.title).join(' | ');
-  for (const provider of ['OpenAI', 'Azure', 'DeepSeek', 'Moonshot', 'Qwen', 'Zhipu', 'Groq', 'OpenRouter', 'Ollama', 'vLLM']) assert.match(titles, new RegExp(provider));
+  for (const provider of ['OpenAI', 'Azure', 'Anthropic', 'DeepSeek', 'Moonshot', 'Qwen', 'Zhipu', 'Groq', 'OpenRouter', 'Ollama', 'vLLM']) assert.match(titles, new RegExp(provider));
 });
 
 for (const block of blocks) {

@@ -31,7 +31,21 @@ describe('DEFAULT_PRICES', () => {
     assert.deepEqual(DEFAULT_PRICES['gpt-realtime-mini'], { input: 0.6, cachedInput: 0.06, output: 2.4, audioInput: 10, audioOutput: 20 });
     assert.deepEqual(DEFAULT_PRICES['gpt-4o-realtime-preview'], { input: 5, cachedInput: 2.5, output: 20, audioInput: 40, audioOutput: 80 });
     assert.deepEqual(DEFAULT_PRICES['gpt-4o-mini-realtime-preview'], { input: 0.6, cachedInput: 0.3, output: 2.4, audioInput: 10, audioOutput: 20 });
-    assert.equal(Object.keys(DEFAULT_PRICES).length, 17);
+    assert.deepEqual(DEFAULT_PRICES['claude-opus-4-1'], { input: 15, cachedInput: 1.5, cacheWrite: 18.75, output: 75 });
+    assert.deepEqual(DEFAULT_PRICES['claude-opus-4'], { input: 15, cachedInput: 1.5, cacheWrite: 18.75, output: 75 });
+    assert.deepEqual(DEFAULT_PRICES['claude-sonnet-4-5'], { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 });
+    assert.deepEqual(DEFAULT_PRICES['claude-sonnet-4'], { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 });
+    assert.deepEqual(DEFAULT_PRICES['claude-haiku-4-5'], { input: 1, cachedInput: 0.1, cacheWrite: 1.25, output: 5 });
+    assert.deepEqual(DEFAULT_PRICES['claude-3-5-haiku'], { input: 0.8, cachedInput: 0.08, cacheWrite: 1, output: 4 });
+    assert.equal(Object.keys(DEFAULT_PRICES).length, 23);
+  });
+
+  it('prices Claude cache reads at 0.1× and cache writes at 1.25× the input price', () => {
+    for (const [model, price] of Object.entries(DEFAULT_PRICES)) {
+      if (!model.startsWith('claude-')) continue;
+      assert.ok(Math.abs(price.cachedInput! - price.input * 0.1) < 1e-12, model);
+      assert.ok(Math.abs(price.cacheWrite! - price.input * 1.25) < 1e-12, model);
+    }
   });
 
   it('cannot be changed at run time', () => {
@@ -57,6 +71,31 @@ describe('PriceTable.priceFor', () => {
 
   it('strips an older MMDD snapshot too', () => {
     assert.equal(table.priceFor('gpt-3.5-turbo-instruct-0914'), DEFAULT_PRICES['gpt-3.5-turbo-instruct']);
+  });
+
+  it("strips Anthropic's YYYYMMDD snapshot, down to its own alias only", () => {
+    assert.equal(table.priceFor('claude-sonnet-4-5-20250929'), DEFAULT_PRICES['claude-sonnet-4-5']);
+    assert.equal(table.priceFor('claude-opus-4-1-20250805'), DEFAULT_PRICES['claude-opus-4-1']);
+    assert.equal(table.priceFor('claude-opus-4-20250514'), DEFAULT_PRICES['claude-opus-4']);
+    assert.equal(table.priceFor('claude-sonnet-4-20250514'), DEFAULT_PRICES['claude-sonnet-4']);
+    assert.equal(table.priceFor('claude-haiku-4-5-20251001'), DEFAULT_PRICES['claude-haiku-4-5']);
+    assert.equal(table.priceFor('claude-3-5-haiku-20241022'), DEFAULT_PRICES['claude-3-5-haiku']);
+  });
+
+  it('does not read eight digits that are no date, or a date in another place, as a snapshot', () => {
+    for (const model of [
+      'claude-sonnet-4-5-12345678',
+      'claude-sonnet-4-5-20251329',
+      'claude-sonnet-4-5-20250900',
+      'claude-sonnet-4-5-2025092',
+      'claude-sonnet-4-5-202509290',
+      'claude-sonnet-4-5-20250929-v2',
+      'claude-sonnet-4-5-x20250929',
+      'claude-3-7-sonnet-20250219',
+      'claude-opus-4-5-20251101',
+    ]) {
+      assert.equal(table.priceFor(model), undefined, model);
+    }
   });
 
   it('never prices a model as a shorter name it starts with', () => {
@@ -143,6 +182,26 @@ describe('PriceTable.cost', () => {
     const capped = (34 * 32 + 16 * 0.4) / 1e6;
     assert.equal(table.cost('gpt-realtime', { promptTokens: 50, completionTokens: 0, cachedTokens: 16, audioPromptTokens: 500 }), Math.round(capped * 1e9) / 1e9);
     assert.equal(table.cost('gpt-4o', { promptTokens: 1000, completionTokens: 100, cachedTokens: 0, audioPromptTokens: 1000, audioCompletionTokens: 100 }), table.cost('gpt-4o', usage(1000, 100)));
+  });
+
+  it('charges cache writes at the cache-write price, beside cache reads, as parts of the prompt', () => {
+    // claude-sonnet-4-5: 100 uncached at 3, 2000 read at 0.3, 1000 written at 3.75, 50 out at 15.
+    const usage = { promptTokens: 3100, completionTokens: 50, cachedTokens: 2000, cacheWriteTokens: 1000 };
+    assert.equal(table.cost('claude-sonnet-4-5-20250929', usage), Math.round(((100 * 3 + 2000 * 0.3 + 1000 * 3.75 + 50 * 15) / 1e6) * 1e9) / 1e9);
+    // More reads and writes than the prompt are capped; never a negative uncached part.
+    assert.equal(table.cost('claude-sonnet-4-5', { promptTokens: 1000, completionTokens: 0, cachedTokens: 600, cacheWriteTokens: 5000 }), Math.round(((600 * 0.3 + 400 * 3.75) / 1e6) * 1e9) / 1e9);
+  });
+
+  it('charges cache writes at the input price when the model has no cache-write price (OpenAI\'s caching is free to write)', () => {
+    assert.equal(table.cost('gpt-4o', { promptTokens: 1000, completionTokens: 0, cachedTokens: 0, cacheWriteTokens: 1000 }), table.cost('gpt-4o', usage(1000, 0)));
+  });
+
+  it('takes cache_write_input in config prices', (t) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'openai-api-cache-write-price-'));
+    t.after(() => rmSync(cwd, { recursive: true, force: true }));
+    const config = loadConfig({ env: { PRICES: '{"my-claude": {"input": 2, "cached_input": 0.2, "cache_write_input": 2.5, "output": 10}}' }, cwd });
+    assert.deepEqual(config.prices['my-claude'], { input: 2, cachedInput: 0.2, cacheWrite: 2.5, output: 10 });
+    assert.equal(new PriceTable(config.prices).cost('my-claude', { promptTokens: 1_000_000, completionTokens: 0, cachedTokens: 0, cacheWriteTokens: 1_000_000 }), 2.5);
   });
 
   it('charges cached tokens at the input price when the model has no cached price', () => {

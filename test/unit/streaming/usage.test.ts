@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { usageFromJsonBuffer, usageFromObject } from '../../../src/streaming/usage.js';
+import { usageFromJsonChunks } from '../../../src/streaming/json-usage-tail.js';
+import { usageFromAnthropic, usageFromAnthropicEvent, usageFromAnthropicJsonBuffer, usageFromAnthropicMessage, usageFromJsonBuffer, usageFromObject } from '../../../src/streaming/usage.js';
 
 describe('usageFromObject', () => {
   it('reads a chat completion body with cached and reasoning details', () => {
@@ -187,5 +188,64 @@ describe('usageFromJsonBuffer', () => {
   it('returns undefined for malformed JSON instead of throwing', () => {
     assert.equal(usageFromJsonBuffer(Buffer.from('{"usage":{"prompt_tokens":1')), undefined);
     assert.equal(usageFromJsonBuffer(Buffer.from('"usage"')), undefined);
+  });
+});
+
+describe('Anthropic usage', () => {
+  const message = {
+    id: 'msg_01',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-sonnet-4-5-20250929',
+    content: [{ type: 'text', text: 'Hi' }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 25, cache_creation_input_tokens: 1000, cache_read_input_tokens: 3000, cache_creation: { ephemeral_5m_input_tokens: 1000, ephemeral_1h_input_tokens: 0 }, output_tokens: 42, service_tier: 'standard' },
+  };
+  const expected = { promptTokens: 4025, completionTokens: 42, totalTokens: 4067, cachedTokens: 3000, cacheWriteTokens: 1000, reasoningTokens: 0 };
+
+  it('adds cache reads and writes to input_tokens (which counts only uncached input) for the prompt', () => {
+    assert.deepEqual(usageFromAnthropic(message.usage), expected);
+    assert.deepEqual(usageFromAnthropicMessage(message), expected);
+    assert.deepEqual(usageFromAnthropic({ input_tokens: 7, output_tokens: 3 }), { promptTokens: 7, completionTokens: 3, totalTokens: 10, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 });
+  });
+
+  it('finds nothing without a counter, and reads bad counts as 0', () => {
+    assert.equal(usageFromAnthropic(undefined), undefined);
+    assert.equal(usageFromAnthropic({ service_tier: 'standard' }), undefined);
+    assert.equal(usageFromAnthropicMessage({ type: 'message' }), undefined);
+    assert.equal(usageFromAnthropicMessage('nope'), undefined);
+    assert.deepEqual(usageFromAnthropic({ input_tokens: -4, cache_read_input_tokens: Number.NaN, output_tokens: 2 }), { promptTokens: 0, completionTokens: 2, totalTokens: 2, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 });
+  });
+
+  it('leaves OpenAI-shaped readers alone: usageFromObject still reads input_tokens as the whole prompt', () => {
+    assert.deepEqual(usageFromObject(message), { promptTokens: 25, completionTokens: 42, totalTokens: 67, cachedTokens: 0, reasoningTokens: 0 });
+  });
+
+  it('follows a stream: message_start, then cumulative message_delta counts that never go down', () => {
+    const start = { type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: { ...message.usage, output_tokens: 1 } } };
+    let usage = usageFromAnthropicEvent(start, undefined);
+    assert.deepEqual(usage, { ...expected, completionTokens: 1, totalTokens: 4026 });
+    assert.equal(usageFromAnthropicEvent({ type: 'content_block_delta', delta: { type: 'text_delta', text: 'x' } }, usage), usage);
+    assert.equal(usageFromAnthropicEvent({ type: 'ping' }, undefined), undefined);
+    usage = usageFromAnthropicEvent({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 42 } }, usage);
+    assert.deepEqual(usage, expected);
+    usage = usageFromAnthropicEvent({ type: 'message_delta', delta: {}, usage: { input_tokens: 0, cache_read_input_tokens: 3000, output_tokens: 40 } }, usage);
+    assert.deepEqual(usage, expected, 'a 0 or a smaller count does not lower what was said');
+  });
+
+  it('reads a whole JSON body, and the tail of a long one, in Anthropic\'s meaning only when asked', () => {
+    const body = Buffer.from(JSON.stringify(message));
+    assert.deepEqual(usageFromAnthropicJsonBuffer(body), expected);
+    assert.equal(usageFromAnthropicJsonBuffer(Buffer.from('{"type":"message"}')), undefined);
+    assert.equal(usageFromAnthropicJsonBuffer(Buffer.from('{"usage":')), undefined);
+    const long = Buffer.from(JSON.stringify({ ...message, content: [{ type: 'text', text: 'x'.repeat(200_000) }] }));
+    for (const size of [1000, 65_536, long.length]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < long.length; at += size) chunks.push(long.subarray(at, at + size));
+      assert.deepEqual(usageFromJsonChunks(chunks, long.length, 'anthropic'), expected, `chunks of ${size}`);
+    }
+    assert.deepEqual(usageFromJsonChunks([body], body.length, 'anthropic'), expected);
+    assert.equal(usageFromJsonChunks([body], body.length)?.promptTokens, 25, 'the OpenAI reading is unchanged');
   });
 });

@@ -16,7 +16,7 @@ after(async () => {
 });
 
 function member(name: string, keys = 1): PoolMember {
-  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: Array.from({ length: keys }, (_, i) => `sk-${name}-policy-key-000${i}`), weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true };
+  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: Array.from({ length: keys }, (_, i) => `sk-${name}-policy-key-000${i}`), weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined };
   const built = new PoolMember(config, CIRCUIT, 1_000);
   members.push(built);
   return built;
@@ -48,6 +48,12 @@ describe('retry policy: what is worth another attempt', () => {
     const failed = policy.judge(answer(503, { 'retry-after-ms': '250' }))!;
     assert.deepEqual([failed.keyFault, failed.upstreamFault, failed.retryAfterMs], [false, true, 250]);
     for (const status of [200, 400, 404, 501]) assert.equal(policy.judge(answer(status)), undefined, String(status));
+  });
+
+  it("judges Anthropic's 529 (overloaded) a fault of the upstream, like 503, honouring its Retry-After", () => {
+    const { policy } = setup([member('a')]);
+    const overloaded = policy.judge(answer(529, { 'retry-after': '1' }))!;
+    assert.deepEqual([overloaded.keyFault, overloaded.upstreamFault, overloaded.retryAfterMs], [false, true, 1_000]);
   });
 
   it('retries a refused connection, not an abort', () => {

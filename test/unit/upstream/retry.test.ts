@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { backoffDelay, isQuotaExhausted, isRetryableError, isRetryableStatus, MAX_BACKOFF_MS, parseRetryAfter } from '../../../src/upstream/retry.js';
+import { backoffDelay, isQuotaExhausted, isRetryableError, isRetryableStatus, isUpstreamFaultStatus, MAX_BACKOFF_MS, parseRetryAfter } from '../../../src/upstream/retry.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 
@@ -44,8 +44,11 @@ describe('backoff', () => {
 });
 
 describe('what is retried', () => {
-  it('retries 429, 500, 502, 503 and 504 only', () => {
-    assert.deepEqual([400, 401, 404, 408, 409, 429, 500, 501, 502, 503, 504, 505].filter(isRetryableStatus), [429, 500, 502, 503, 504]);
+  it('retries 429, 500, 502, 503, 504 and Anthropic\'s 529 (overloaded) only', () => {
+    assert.deepEqual([400, 401, 404, 408, 409, 429, 500, 501, 502, 503, 504, 505, 529].filter(isRetryableStatus), [429, 500, 502, 503, 504, 529]);
+  });
+  it('counts Anthropic\'s 529 (overloaded) against the upstream\'s circuit, like 503', () => {
+    assert.deepEqual([429, 499, 500, 501, 503, 505, 529].filter(isUpstreamFaultStatus), [500, 503, 529]);
   });
   it('retries connection and first-byte failures, not aborts or closed pools', () => {
     const coded = (code: string) => Object.assign(new Error(code), { code });

@@ -13,7 +13,7 @@ after(async () => {
 });
 
 function member(name: string, overrides: Partial<UpstreamConfig> = {}): PoolMember {
-  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: [`sk-${name}-router-key-0000`], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, ...overrides };
+  const config: UpstreamConfig = { name, type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: [`sk-${name}-router-key-0000`], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined, ...overrides };
   const built = new PoolMember(config, CIRCUIT, 1_000);
   members.push(built);
   return built;
@@ -61,6 +61,49 @@ describe('router: candidates', () => {
     assert.equal(router.route(request('gpt-4o', { affinity: { upstream: 'b', upstreamKey: null } })).pinnedKey, undefined);
     assert.deepEqual(router.route(request('o3', { affinity: { upstream: 'b', upstreamKey: null } })).candidates.members, [a], 'b does not serve o3');
     assert.deepEqual(router.route(request('o3', { affinity: { upstream: 'gone', upstreamKey: null } })).candidates.members, [a]);
+  });
+});
+
+describe('router: protocols', () => {
+  const claude = (name: string, overrides: Partial<UpstreamConfig> = {}): PoolMember =>
+    member(name, { type: 'anthropic', baseUrl: 'http://127.0.0.1:9/v1', includeUsage: false, websockets: false, anthropicVersion: '2023-06-01', ...overrides });
+
+  it('routes a request only to upstreams speaking its protocol (OpenAI when it names none)', () => {
+    const openai = member('openai');
+    const anthropic = claude('anthropic');
+    const router = routerOf([openai, anthropic]);
+    assert.deepEqual(router.route(request('claude-sonnet-4-5')).candidates.members, [openai]);
+    assert.deepEqual(router.route(request('claude-sonnet-4-5', { protocol: 'openai' })).candidates.members, [openai]);
+    assert.deepEqual(router.route(request('claude-sonnet-4-5', { protocol: 'anthropic', path: '/messages' })).candidates.members, [anthropic]);
+    assert.deepEqual(router.route(request(undefined, { path: '/files' })).candidates.members, [openai]);
+  });
+
+  it('keeps one candidate cache per protocol, so a model asked for in both gets both answers', () => {
+    const openai = member('openai', { models: ['gpt-*', 'claude-*'] });
+    const anthropic = claude('anthropic', { models: ['claude-*'] });
+    const router = routerOf([openai, anthropic]);
+    const inAnthropic = router.candidatesFor('claude-opus-4-1', 'anthropic');
+    const inOpenAi = router.candidatesFor('claude-opus-4-1', 'openai');
+    assert.deepEqual([inAnthropic.members, inOpenAi.members], [[anthropic], [openai]]);
+    assert.equal(router.candidatesFor('claude-opus-4-1', 'anthropic'), inAnthropic, 'computed once');
+    assert.equal(router.candidatesFor('claude-opus-4-1'), inOpenAi, 'the default protocol is OpenAI');
+    assert.deepEqual(router.candidatesFor('gpt-4o', 'anthropic').members, []);
+    assert.equal(inAnthropic.includeUsage, false, 'Anthropic has no stream_options');
+  });
+
+  it('refuses a model no upstream of the protocol serves, even when one of the other protocol does', () => {
+    const router = routerOf([claude('anthropic', { models: ['claude-*'] })]);
+    assert.throws(() => router.route(request('claude-sonnet-4-5')), { code: 'model_not_found' });
+    assert.throws(() => routerOf([member('openai')]).route(request(undefined, { protocol: 'anthropic', path: '/models' })), { code: 'model_not_found', message: 'No upstream of this gateway speaks the Anthropic API.' });
+  });
+
+  it('follows an affinity only to an upstream speaking the protocol; a model-less anthropic request goes only to GET /models', () => {
+    const openai = member('openai');
+    const anthropic = claude('anthropic');
+    const router = routerOf([openai, anthropic]);
+    assert.deepEqual(router.route(request(undefined, { method: 'GET', path: '/models', affinity: { upstream: 'anthropic', upstreamKey: null }, protocol: 'anthropic' })).candidates.members, [anthropic]);
+    assert.deepEqual(router.route(request(undefined, { method: 'GET', path: '/models', affinity: { upstream: 'anthropic', upstreamKey: null } })).candidates.members, [openai], 'an OpenAI request never goes to the Anthropic upstream');
+    assert.throws(() => router.route(request(undefined, { path: '/files', protocol: 'anthropic' })), { code: 'model_not_found', message: /No upstream can serve \/files without knowing the model/ });
   });
 });
 

@@ -20,6 +20,7 @@ function configError(file: Record<string, unknown> | undefined, env: Record<stri
 
 const openai = { name: 'openai', type: 'openai', base_url: 'https://api.openai.com/v1', api_keys: [SECRET] };
 const azure = { name: 'azure', type: 'azure', base_url: 'https://res.openai.azure.com', api_keys: 'az-key-1234567890', api_version: '2024-10-21', deployments: { 'gpt-4o': 'my-gpt4o' } };
+const anthropic = { name: 'claude', type: 'anthropic', base_url: 'https://api.anthropic.com/v1', api_keys: ['sk-ant-api03-key-0123456789'], models: ['claude-*'] };
 const withUpstream = (entry: Record<string, unknown>) => ({ upstreams: [openai, entry] });
 
 describe('upstreams config', () => {
@@ -35,7 +36,7 @@ describe('upstreams config', () => {
     const [first, second, third] = config.upstreams;
     assert.deepEqual(first, {
       name: 'openai', type: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeys: ['k-one-aaaa', 'k-two-bbbb'], weight: 1, models: ['*'], headers: {},
-      apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true, websockets: true,
+      apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true, websockets: true, anthropicVersion: undefined,
     });
     assert.equal(second!.websockets, true, 'Azure has Realtime WebSockets');
     assert.equal(third!.websockets, false, 'an openai-compatible provider has none unless configured');
@@ -49,6 +50,16 @@ describe('upstreams config', () => {
     assert.deepEqual(third!.headers, { 'x-title': 'gw' });
     assert.equal(third!.includeUsage, false);
     assert.ok(Object.isFrozen(config.upstreams) && Object.isFrozen(first));
+  });
+
+  it('reads an anthropic entry: anthropic_version defaults to 2023-06-01, no include_usage, no WebSockets', () => {
+    const [claude, pinned] = load({ upstreams: [anthropic, { ...anthropic, name: 'pinned', anthropic_version: '2024-01-01', include_usage: false, websockets: false }] }).upstreams;
+    assert.deepEqual(claude, {
+      name: 'claude', type: 'anthropic', baseUrl: 'https://api.anthropic.com/v1', apiKeys: ['sk-ant-api03-key-0123456789'], weight: 1, models: ['claude-*'], headers: {},
+      apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: false, websockets: false, anthropicVersion: '2023-06-01',
+    });
+    assert.equal(pinned!.anthropicVersion, '2024-01-01');
+    assert.equal(load({ upstreams: [openai] }).upstreams[0]!.anthropicVersion, undefined);
   });
 
   it('reads UPSTREAMS (JSON) over the file', () => {
@@ -70,7 +81,7 @@ describe('upstreams config', () => {
     assert.deepEqual(upstreamsFromConfig(config), [
       {
         name: 'default', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeys: ['sk-a', 'sk-b'], weight: 1, models: ['*'],
-        headers: { 'openai-organization': 'org-x' }, apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true, websockets: true,
+        headers: { 'openai-organization': 'org-x' }, apiVersion: undefined, deployments: {}, proxy: 'http://127.0.0.1:3128', includeUsage: true, websockets: true, anthropicVersion: undefined,
       },
     ]);
     assert.deepEqual(upstreamsFromConfig(load({ upstreams: [openai] })).map((u) => u.name), ['openai']);
@@ -84,7 +95,14 @@ describe('a bad upstream entry stops start-up with one line naming upstreams[i].
     ['an openai upstream without keys', withUpstream({ ...openai, name: 'b', api_keys: undefined }), /"upstreams\[1\]\.api_keys" .* missing: an upstream of type "openai" needs at least one key/],
     ['an openai upstream with an empty key list', withUpstream({ ...openai, name: 'b', api_keys: ' | ' }), /upstreams\[1\]\.api_keys.*needs at least one key/],
     ['an azure upstream without keys', { upstreams: [{ ...azure, api_keys: undefined }] }, /upstreams\[0\]\.api_keys.*type "azure" needs at least one key/],
-    ['an unknown type', withUpstream({ ...openai, name: 'b', type: 'anthropic' }), /"upstreams\[1\]\.type" .* is "anthropic": must be "openai", "azure" or "openai-compatible"/],
+    ['an unknown type', withUpstream({ ...openai, name: 'b', type: 'bedrock' }), /"upstreams\[1\]\.type" .* is "bedrock": must be "openai", "azure", "openai-compatible" or "anthropic"/],
+    ['an anthropic upstream without keys', { upstreams: [{ ...anthropic, api_keys: undefined }] }, /upstreams\[0\]\.api_keys.*type "anthropic" needs at least one key/],
+    ['api_version on an anthropic upstream', { upstreams: [{ ...anthropic, api_version: '2024-10-21' }] }, /upstreams\[0\]\.api_version.*only azure/],
+    ['deployments on an anthropic upstream', { upstreams: [{ ...anthropic, deployments: { 'claude-x': 'd' } }] }, /upstreams\[0\]\.deployments.*only azure/],
+    ['include_usage on an anthropic upstream', { upstreams: [{ ...anthropic, include_usage: true }] }, /upstreams\[0\]\.include_usage.*always reports usage/],
+    ['websockets on an anthropic upstream', { upstreams: [{ ...anthropic, websockets: true }] }, /upstreams\[0\]\.websockets.*has no WebSockets/],
+    ['anthropic_version on an openai upstream', withUpstream({ ...openai, name: 'b', anthropic_version: '2023-06-01' }), /upstreams\[1\]\.anthropic_version.*only anthropic upstreams/],
+    ['an anthropic_version that is not a date', { upstreams: [{ ...anthropic, anthropic_version: 'latest' }] }, /upstreams\[0\]\.anthropic_version.*must be a dated API version/],
     ['azure without api_version', { upstreams: [{ ...azure, api_version: undefined }] }, /"upstreams\[0\]\.api_version" .* missing: an azure upstream needs api_version/],
     ['azure without deployments', { upstreams: [{ ...azure, deployments: undefined }] }, /"upstreams\[0\]\.deployments" .* missing: an azure upstream needs deployments/],
     ['azure with empty deployments', { upstreams: [{ ...azure, deployments: {} }] }, /upstreams\[0\]\.deployments.*needs deployments/],

@@ -4,7 +4,7 @@ import type { UpstreamConfig } from '../../../../src/config/upstream-entry.js';
 import { adapterFor } from '../../../../src/upstream/adapters/adapter.js';
 
 function config(overrides: Partial<UpstreamConfig>): UpstreamConfig {
-  return { name: 'u', type: 'openai', baseUrl: 'https://api.example.com/v1', apiKeys: ['sk-x'], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, ...overrides };
+  return { name: 'u', type: 'openai', baseUrl: 'https://api.example.com/v1', apiKeys: ['sk-x'], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined, ...overrides };
 }
 
 describe('WebSocket targets of the provider adapters', () => {
