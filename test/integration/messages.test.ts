@@ -108,6 +108,27 @@ describe('Messages API', () => {
       assert.equal(body.max_tokens, 100);
     });
 
+    it('round-trips a tool call natively, streamed', async () => {
+      claude.replyToolUse = [{ name: 'get_weather', input: { city: 'Lima' } }];
+      const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } }];
+      const final = await anthropic(keys.agent!).messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 64, tools, messages: [{ role: 'user', content: 'Weather in Lima?' }] }).finalMessage();
+      claude.replyToolUse = undefined;
+      const call = final.content.find((block) => block.type === 'tool_use') as { id: string; input: unknown } | undefined;
+      assert.deepEqual(call?.input, { city: 'Lima' });
+      await anthropic(keys.agent!).messages.create({
+        model: 'claude-sonnet-4-5',
+        max_tokens: 64,
+        tools,
+        messages: [
+          { role: 'user', content: 'Weather in Lima?' },
+          { role: 'assistant', content: final.content },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: call!.id, content: 'Foggy' }] },
+        ],
+      });
+      const last = (claude.last().json!.messages as Json[]).at(-1)!;
+      assert.deepEqual(last.content, [{ type: 'tool_result', tool_use_id: call!.id, content: 'Foggy' }]);
+    });
+
     it('retries a 529 overloaded answer and counts tokens natively', async () => {
       claude.overloaded(1);
       const message = await anthropic(keys.agent!).messages.create({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] });
@@ -245,6 +266,17 @@ describe('Messages API', () => {
       assert.equal(call?.type === 'function' ? call.function.name : undefined, 'get_weather');
       assert.deepEqual(JSON.parse(call?.type === 'function' ? call.function.arguments : '{}'), { city: 'Oslo' });
       claude.replyToolUse = undefined;
+    });
+
+    it('streams /api/chat from a Claude model in the seed envelope', async () => {
+      const response = await fetch(`${gateway.url}/api/chat`, { method: 'POST', headers: { authorization: `Bearer ${ACCESS}`, 'content-type': 'application/json', 'x-request-id': 'api-chat-claude-stream' }, body: JSON.stringify({ prompt: 'Hi', model: 'claude-haiku-4-5', stream: true }) });
+      const text = await response.text();
+      const deltas = [...text.matchAll(/^data: (\{"delta".*\})$/gm)].map((match) => (JSON.parse(match[1]!) as { delta: string }).delta);
+      assert.equal(deltas.join(''), claude.replyText);
+      assert.match(text, /event: done\ndata: \{"code":200/);
+      const record = await usageRecord(gateway, 'api-chat-claude-stream');
+      assert.equal(record.upstream, 'claude');
+      assert.equal(record.cached_tokens, claude.usage.cache_read_input_tokens);
     });
 
     it('serves /api/chat from a Claude model', async () => {

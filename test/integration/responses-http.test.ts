@@ -220,10 +220,13 @@ describe(`the Responses API over HTTP on ${backend.name}`, () => {
         if (event.type === 'response.created') id = event.response.id;
       }
       assert.notEqual(id, '');
+      // The stream's own record is written just after its last event reached the client: wait for it before retrieving.
+      const byStream = await settlements(id);
+      assert.equal(byStream.length, 1);
+      assert.equal(byStream[0]!.request_id, `${createId}:usage`);
       assert.equal((await client.responses.retrieve(id)).status, 'completed');
       const settled = await settlements(id);
-      assert.equal(settled.length, 1);
-      assert.equal(settled[0]!.request_id, `${createId}:usage`);
+      assert.equal(settled.length, 1, 'the retrieve did not record it again');
       assertMetered(await usageRecord(gateway, settled[0]!.request_id), USAGE, 'background stream');
       const create = await usageRecord(gateway, createId);
       assert.equal(create.total_tokens, 0, 'the stream request itself does not carry the tokens too');
