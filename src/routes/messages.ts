@@ -1,10 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller } from '../auth/authenticator.js';
 import { anthropicErrorBody, anthropicErrorType, GatewayError, upstreamStatusCode } from '../errors/index.js';
 import type { ActiveStreams } from '../http/active-streams.js';
 import { assertJsonDepth } from '../http/json-depth.js';
 import { readBody } from '../http/read-body.js';
+import { clientResponseHeaders } from '../http/relay-headers.js';
 import { SSE_HEADERS } from '../http/sse-response.js';
 import { estimatePromptTokens } from '../metering/token-estimate.js';
 import type { RequestFinisher } from '../pipeline/finish.js';
@@ -21,6 +23,8 @@ import { ChatToMessagesStream } from '../translate/chat-stream-to-messages.js';
 import { messagesToChatRequest } from '../translate/messages-to-chat.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
+import { redactSecrets } from '../upstream/redact.js';
+import { peekBody } from '../upstream/replay-body.js';
 import { answerHeaders, readJsonAnswer, streamTranslatedAnswer } from './translated-answer.js';
 
 export interface MessagesDeps {
@@ -46,6 +50,8 @@ interface MessagesPrepared extends Prepared {
   readonly query: string;
 }
 
+/** Error bodies are read this far to blank out upstream keys an upstream may have echoed. */
+const ERROR_PEEK_LIMIT = 64 * 1024;
 /** Caller headers an Anthropic upstream understands; the key and version are the upstream entry's. */
 const FORWARDED_HEADERS = ['anthropic-beta', 'anthropic-version'] as const;
 
@@ -161,18 +167,34 @@ export function messagesRoutes(app: FastifyInstance, deps: MessagesDeps): void {
     const status = response.statusCode;
     const contentType = String(response.headers['content-type'] ?? '');
     const isSse = status < 400 && contentType.startsWith('text/event-stream');
+    const timeouts = parts.config.upstream;
+    // The answer's own headers (request-id, retry-after, anthropic-ratelimit-*) pass as on /v1.
+    const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
+    let body = response.body;
+    if (status >= 400 && !isSse) {
+      // An error body reaches the client with the upstream keys blanked out, as on /v1.
+      const peeked = await peekBody(body, ERROR_PEEK_LIMIT).catch((error: unknown) => {
+        throw upstreamFailure(error, answer.upstream, timeouts);
+      });
+      body = peeked.body;
+      const redacted = peeked.complete ? redactSecrets(peeked.text, parts.upstreams.secrets()) : peeked.text;
+      if (redacted !== peeked.text) {
+        // Why the cast: relayBody reads a stream of Buffers; undici's body type is a class we cannot construct.
+        body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
+        headers['content-length'] = String(Buffer.byteLength(redacted));
+      }
+    }
     reply.hijack();
     const client = reply.raw;
     client.writeHead(status, {
       ...(reply.getHeaders() as Record<string, string | string[]>),
+      ...headers,
       'content-type': contentType || 'application/json',
       'x-openai-api-upstream': answer.upstream,
       'x-openai-api-attempts': String(answer.attempts),
       ...(ctx.ticket?.headers ?? {}),
       ...(isSse ? SSE_HEADERS : {}),
     });
-    const timeouts = parts.config.upstream;
-    const body = response.body;
     const unregister = streams.add((error) => body.destroy(error));
     const outcome = await relayBody(
       client,

@@ -129,6 +129,16 @@ describe('Messages API', () => {
       assert.deepEqual(last.content, [{ type: 'tool_result', tool_use_id: call!.id, content: 'Foggy' }]);
     });
 
+    it("relays the upstream's error with its status and headers, an echoed server key blanked out", async () => {
+      claude.failWith(400, `messages.0: bad block (key ${ANTHROPIC_KEY})`, { 'request-id': 'req_upstream_1' });
+      const response = await post(keys.agent!, '/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(response.status, 400);
+      assert.equal(response.headers.get('request-id'), 'req_upstream_1');
+      const text = await response.text();
+      assert.doesNotMatch(text, new RegExp(ANTHROPIC_KEY));
+      assert.equal((JSON.parse(text) as { error: { type: string } }).error.type, 'invalid_request_error');
+    });
+
     it('retries a 529 overloaded answer and counts tokens natively', async () => {
       claude.overloaded(1);
       const message = await anthropic(keys.agent!).messages.create({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] });
