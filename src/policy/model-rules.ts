@@ -5,6 +5,24 @@ const COMPLETION_ONLY = /^(gpt-3\.5-turbo-instruct|davinci-002|babbage-002)(-|$)
 // Reasoning models reject max_tokens and sampling parameters (openai-protocol.md §2).
 const REASONING = /^(o\d+|gpt-5)(-|\.|$)/;
 
+/**
+ * The most output tokens OpenAI models take in one answer (their model pages) [verify]: a request
+ * translated from another API (Claude Code asks for 32000) is capped to it rather than refused.
+ */
+const MAX_OUTPUT: ReadonlyArray<readonly [RegExp, number]> = [
+  [/^gpt-4o(-mini)?(-|$)/, 16_384],
+  [/^gpt-4\.1(-|$)/, 32_768],
+  [/^gpt-5(-|\.|$)/, 128_000],
+  [/^o\d+(-|$)/, 100_000],
+  [/^gpt-3\.5-turbo(-|$)/, 4_096],
+];
+
+/** The output-token maximum of a known OpenAI model, or undefined. */
+export function maxOutputTokens(model: string): number | undefined {
+  for (const [pattern, most] of MAX_OUTPUT) if (pattern.test(model)) return most;
+  return undefined;
+}
+
 export function isCompletionOnlyModel(model: string): boolean {
   return COMPLETION_ONLY.test(model);
 }

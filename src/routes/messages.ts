@@ -14,7 +14,7 @@ import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../
 import { confine } from '../policy/confine.js';
 import { classify } from '../policy/endpoints.js';
 import { checkedModel } from '../policy/model-name.js';
-import { isReasoningModel, resolveAlias } from '../policy/model-rules.js';
+import { isReasoningModel, maxOutputTokens, resolveAlias } from '../policy/model-rules.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
 import { relayBody } from '../streaming/relay-response.js';
 import { usageFromObject } from '../streaming/usage.js';
@@ -217,6 +217,12 @@ export function messagesRoutes(app: FastifyInstance, deps: MessagesDeps): void {
     const ctx = request.ctx;
     const { model, stream } = prepared;
     const chat = messagesToChatRequest(prepared.body, { model, stream, includeUsage: parts.upstreams.acceptsIncludeUsage(model), reasoning: isReasoningModel(model) });
+    // Anthropic clients ask for more than some OpenAI models can give (Claude Code: 32000; gpt-4o: 16384): capped, not refused.
+    const most = maxOutputTokens(model);
+    for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
+      const asked = chat[field];
+      if (most !== undefined && typeof asked === 'number' && asked > most) chat[field] = most;
+    }
     const answer = await sendUpstream(request, parts, { model, method: 'POST', path: '/chat/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat) });
     const { response } = answer;
     const status = response.statusCode;

@@ -320,6 +320,7 @@ describe('Messages API', () => {
       const sent = openai.requests.find((request) => request.path === '/v1/chat/completions');
       assert.ok(sent, 'the request reached the OpenAI upstream as chat completions');
       assert.equal(sent.json?.model, 'gpt-4o-mini');
+      assert.equal(sent.json?.max_tokens, 16_384, "Claude Code's 32000 capped at what gpt-4o-mini can give");
       assert.equal(sent.headers.authorization, `Bearer ${OPENAI_KEY}`);
       await gateway.gateway.writer.flush();
       const rows = await gateway.gateway.database.db.selectFrom('usage_records').selectAll().where('key_name', '=', 'agent').where('route', '=', '/v1/messages').where('model', '=', 'gpt-4o-mini').execute();
