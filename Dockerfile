@@ -7,6 +7,7 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY scripts ./scripts
 COPY src ./src
+COPY web ./web
 RUN npm ci && npm prune --omit=dev
 
 FROM node:20-slim

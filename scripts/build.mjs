@@ -1,10 +1,11 @@
 // `npm run build`: compiles src/ into dist/ (tsc -p tsconfig.build.json), deletes compiled files
-// whose source is gone (so `npm pack` ships no dead modules), and stamps a successful build.
+// whose source is gone (so `npm pack` ships no dead modules), bundles the admin web console
+// (web/ → dist/console/, esbuild: no CDN at run time), and stamps a successful build.
 // `--if-stale` (prestart, prepare) compiles only when a source, a tsconfig or package.json changed
 // since the stamp: an up-to-date start costs a directory walk (milliseconds) instead of a
 // TypeScript run (seconds; even `tsc --build` spends ~0.5 s deciding there is nothing to do).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +14,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 const src = join(root, 'src');
 const stamp = join(dist, '.build-stamp');
+const web = join(root, 'web');
+const consoleDir = join(dist, 'console');
 // Directories count too: deleting or renaming a source changes its directory's mtime.
-const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', ...(existsSync(web) ? ['web'] : [])];
 
 function newestMtime(path) {
   const stat = statSync(path);
@@ -35,7 +38,9 @@ function pruneOrphans(dir, relative = '') {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     const rel = join(relative, entry.name);
-    if (entry.isDirectory()) {
+    if (path === consoleDir) {
+      kept++; // the console's bundle has no src/ counterpart
+    } else if (entry.isDirectory()) {
       if (pruneOrphans(path, rel)) rmdirSync(path);
       else kept++;
     } else if (/\.js(\.map)?$/.test(entry.name) && !existsSync(join(src, rel.replace(/\.js(\.map)?$/, '.ts')))) {
@@ -55,6 +60,49 @@ function typescriptCompiler() {
   }
 }
 
+/**
+ * Bundles web/ into dist/console/: the script and the stylesheet named by their content hash
+ * (served as immutable), and index.html pointing at them (served no-cache).
+ */
+async function bundleConsole() {
+  if (!existsSync(web)) {
+    console.error('openai-api: web/ is missing, so the admin console is not built (it answers 503).');
+    return true;
+  }
+  let esbuild;
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    console.error('openai-api: esbuild is not installed to bundle the admin console (devDependencies omitted?): run "npm install" in the checkout.');
+    return false;
+  }
+  rmSync(consoleDir, { recursive: true, force: true });
+  mkdirSync(consoleDir, { recursive: true });
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: { app: 'web/src/main.tsx', app_style: 'web/src/style.css' },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: ['chrome109', 'firefox115', 'safari15'],
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    outdir: consoleDir,
+    entryNames: '[name]-[hash]',
+    metafile: true,
+    logLevel: 'warning',
+  }).catch(() => undefined);
+  if (result === undefined) return false;
+  const outputs = Object.entries(result.metafile.outputs);
+  const named = (entry) => outputs.find(([, output]) => output.entryPoint === entry)?.[0].split('/').pop();
+  const page = readFileSync(join(web, 'index.html'), 'utf8').replace('%APP_JS%', named('web/src/main.tsx')).replace('%APP_CSS%', named('web/src/style.css'));
+  writeFileSync(join(consoleDir, 'index.html'), page);
+  return true;
+}
+
+// `--console-only`: rebundles web/ alone (working on the console; the stamp is left as it was).
+if (process.argv.includes('--console-only')) process.exit((await bundleConsole()) ? 0 : 1);
+
 if (process.argv.includes('--if-stale')) {
   if (isFresh()) process.exit(0);
   console.error('openai-api: building dist/ (sources changed since the last build)');
@@ -70,5 +118,6 @@ const started = new Date();
 const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 pruneOrphans(dist);
+if (!(await bundleConsole())) process.exit(1);
 writeFileSync(stamp, `${started.toISOString()}\n`);
 utimesSync(stamp, started, started);

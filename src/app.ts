@@ -12,6 +12,9 @@ import { requestIdFor } from './http/request-id.js';
 import { isUpgraded } from './http/upgraded-sockets.js';
 import type { RequestFinisher } from './pipeline/finish.js';
 import type { Logger } from './observability/logger.js';
+import type { GatewayMetrics } from './observability/metrics.js';
+import { stampOverhead } from './observability/overhead.js';
+import { TRACING_OFF, type Tracer } from './observability/tracing.js';
 import type { Meter } from './metering/usage-event.js';
 import { SocketServer } from './sockets/socket-server.js';
 import type { BackgroundUsage } from './ownership/background-usage.js';
@@ -19,6 +22,7 @@ import type { Ownership } from './ownership/ownership.js';
 import { apiChatRoutes } from './routes/api-chat.js';
 import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { v1Routes } from './routes/v1.js';
 import type { Runtime } from './runtime.js';
 
@@ -31,6 +35,10 @@ export interface AppDeps {
   streams: ActiveStreams;
   ownership: Ownership;
   backgroundUsage: BackgroundUsage;
+  /** Prometheus metrics: requests counted in flight here, and GET /metrics on this port when metrics_public is set. */
+  metrics?: GatewayMetrics;
+  /** OpenTelemetry traces; off (the SDK not loaded) unless an OTLP endpoint is configured. */
+  tracing?: Tracer;
 }
 
 /** Fastify with the gateway's request id, error rendering and logging conventions; routes are added by the caller. */
@@ -44,7 +52,10 @@ export interface ServerLimits {
 
 /**
  * Node's ServerResponse under a class of one server's own, so that closing can change how its
- * responses end. Until `closeKeepAlive()` it adds nothing: serving pays no per-request check.
+ * responses end. Its `writeHead` — the one call every head goes through, Fastify's and the heads
+ * routes write after `reply.hijack()` alike — adds `x-openai-api-overhead-ms` to the answer of a
+ * gateway request (`gatewayRequest`, set by buildApp's onRequest). Until `closeKeepAlive()` it
+ * adds nothing else: serving pays no per-request check.
  * From then on — also for requests already running when the drain began (a slow upstream, a /v1
  * relay that writes its own head after `reply.hijack()`, which no Fastify hook reaches):
  * - a head not yet written says `Connection: close`, and Node ends the socket after the response;
@@ -53,21 +64,29 @@ export interface ServerLimits {
  */
 function drainableResponses(): { ServerResponse: typeof ServerResponse; closeKeepAlive(closeUnused: () => void): void } {
   class DrainableResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+    declare gatewayRequest: GatewayRequest | undefined;
     // Spelled out: the implicit `(...args)` constructor measured ~30 ns more per response.
     constructor(req: Request, options?: object) {
       // @ts-expect-error -- @types/node omits the options Node's server passes (highWaterMark and the like).
       super(req, options);
+      this.gatewayRequest = undefined;
     }
   }
-  const override = (name: 'writeHead' | 'end', value: (this: ServerResponse, ...args: unknown[]) => unknown): void => {
+  const override = (name: 'writeHead' | 'end', value: (this: DrainableResponse, ...args: unknown[]) => unknown): void => {
     Object.defineProperty(DrainableResponse.prototype, name, { configurable: true, writable: true, value });
   };
+  const writeHead = function (this: DrainableResponse, ...args: unknown[]): unknown {
+    const request = this.gatewayRequest;
+    if (request !== undefined && !this.headersSent) stampOverhead(this, args, request.headWritten(performance.now()));
+    return Reflect.apply(ServerResponse.prototype.writeHead, this, args);
+  };
+  override('writeHead', writeHead);
   return {
     ServerResponse: DrainableResponse,
     closeKeepAlive(closeUnused) {
       override('writeHead', function (...args) {
         this.shouldKeepAlive = false;
-        return Reflect.apply(ServerResponse.prototype.writeHead, this, args);
+        return Reflect.apply(writeHead, this, args);
       });
       override('end', function (...args) {
         // Node's own 'finish' listener, added when the request came in, detaches the socket first,
@@ -155,9 +174,13 @@ export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstanc
 /** The whole public gateway as a Fastify instance, not listening yet (tests and main both start it). */
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const app = baseServer(deps.logger, config.server);
-  const { runtime, finish } = deps;
+  const { runtime, finish, metrics } = deps;
+  const tracing = deps.tracing ?? TRACING_OFF;
   app.addHook('onRequest', (request, reply, done) => {
     request.ctx = new GatewayRequest(performance.now());
+    (reply.raw as ServerResponse & { gatewayRequest: GatewayRequest | undefined }).gatewayRequest = request.ctx;
+    metrics?.started();
+    if (tracing.enabled) request.ctx.trace = tracing.startRequest(request.ctx, request);
     reply.header('x-request-id', request.id);
     const cors = runtime.current.cors;
     if (request.method === 'OPTIONS' && request.headers.origin !== undefined) {
@@ -188,7 +211,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   apiChatRoutes(app, config, routeDeps);
   messagesRoutes(app, routeDeps);
   v1Routes(app, config, routeDeps);
-  const sockets = new SocketServer(app.server, { runtime, meter: deps.meter, logger: deps.logger, ownership: deps.ownership, streams: deps.streams, maxMessageBytes: config.server.v1BodyLimit });
+  if (metrics) metricsRoutes(app, { metrics, runtime, listener: 'public' });
+  const sockets = new SocketServer(app.server, { runtime, meter: deps.meter, logger: deps.logger, ownership: deps.ownership, streams: deps.streams, maxMessageBytes: config.server.v1BodyLimit, metrics, tracing });
+  metrics?.watchWebSockets(() => sockets.size);
   app.addHook('preClose', (done) => {
     sockets.drain();
     done();

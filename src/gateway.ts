@@ -3,15 +3,21 @@ import { baseServer, buildApp } from './app.js';
 import { configKeyEntries } from './auth/key-attributes.js';
 import { KeyStore } from './auth/key-store.js';
 import type { Config } from './config/index.js';
-import { decideAuthMode } from './config/safety.js';
-import { REFUSED_BEFORE_UPSTREAM } from './errors/index.js';
+import { decideAuthMode, isLoopbackHost } from './config/safety.js';
 import { ActiveStreams } from './http/active-streams.js';
 import { LimitTracker } from './limits/index.js';
 import { requestFinisher } from './pipeline/finish.js';
 import { StorageHealth } from './metering/storage-health.js';
 import { UsageWriter } from './metering/usage-writer.js';
+import { UsageRetention } from './metering/usage-retention.js';
 import type { Logger } from './observability/logger.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { startTracing, TRACING_OFF, type Tracer } from './observability/tracing.js';
 import { adminRoutes } from './routes/admin.js';
+import { knownModelsOf, metricsRoutes } from './routes/metrics.js';
+import { consoleRoutes } from './routes/console.js';
+import { ConsoleSessions } from './admin/session.js';
+import { RecentRequests, tailRequests } from './pipeline/request-log.js';
 import { buildRuntimeParts, type Runtime } from './runtime.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { KeysRepository } from './storage/keys-repository.js';
@@ -28,8 +34,10 @@ const RESTART_ONLY: Array<[string, (config: Config) => unknown]> = [
   ['host / port', (c) => `${c.server.host}:${c.server.port}`],
   ['database_url', (c) => c.databaseUrl],
   ['admin_token / admin_host / admin_port', (c) => `${c.admin.token !== ''}:${c.admin.host}:${c.admin.port}`],
+  ['metrics_token (alone, it starts the admin listener)', (c) => c.admin.token === '' && c.metrics.token !== ''],
   ['body_limit', (c) => c.server.bodyLimit],
   ['usage_flush_interval', (c) => c.usageFlushIntervalMs],
+  ['OTEL_* (tracing)', (c) => JSON.stringify(c.tracing)],
 ];
 
 export interface ReloadResult {
@@ -64,6 +72,7 @@ export interface Gateway {
  */
 export async function createGateway(config: Config, logger: Logger, reloadConfig?: () => Config): Promise<Gateway> {
   const database = await openDatabase(config.databaseUrl);
+  let tracing: Tracer = TRACING_OFF;
   try {
     const keys = new KeysRepository(database);
     const usage = new UsageRepository(database);
@@ -78,15 +87,31 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
     });
     await keyStore.load();
     keyStore.start();
-    const writer = new UsageWriter(usage, keys, health, { flushIntervalMs: config.usageFlushIntervalMs, logger, ping: () => database.ping() });
-    const limits = new LimitTracker({ loadUsage: (keyId, since) => usage.totalsSince(keyId, since, REFUSED_BEFORE_UPSTREAM) });
+    // Read when Prometheus scrapes (and the model names per request): all built below, before anything listens.
+    const metrics: GatewayMetrics = new GatewayMetrics({
+      knownModels: () => knownModels(),
+      upstreams: () => runtime.current.upstreams.state(),
+      activeRelays: () => streams.size,
+      usageQueueDepth: (): number => writer.pending,
+      databaseUp: () => health.healthy,
+      appKeys: () => keyStore.size,
+    });
+    const writer = new UsageWriter(usage, keys, health, { flushIntervalMs: config.usageFlushIntervalMs, logger, ping: () => database.ping(), observer: metrics });
+    const limits = new LimitTracker({ loadUsage: (keyId, since) => usage.totalsSince(keyId, since, { excludeRefused: true }) });
     const shared = { logger, keyStore, limits, health };
     const runtime: Runtime = { current: buildRuntimeParts(config, shared) };
     const streams = new ActiveStreams();
-    const finish = requestFinisher(writer, () => runtime.current.prices);
+    const knownModels = knownModelsOf(runtime);
+    if (config.metrics.public && config.metrics.token === '' && !isLoopbackHost(config.server.host)) {
+      logger.warn({ host: config.server.host }, 'metrics_public without metrics_token: anyone who can reach the public port can read /metrics (key names, usage); set metrics_token unless the network is private');
+    }
+    const finish = requestFinisher(writer, () => runtime.current.prices, metrics);
     const ownership = new Ownership(new ObjectsRepository(database), logger);
     const backgroundUsage = new BackgroundUsage({ ownership, meter: writer, limits, keyById: (id) => keyStore.byId(id), prices: () => runtime.current.prices, logger });
-    const app = await buildApp(config, { logger, meter: writer, runtime, finish, streams, ownership, backgroundUsage });
+    tracing = await startTracing(config.tracing, logger);
+    const app = await buildApp(config, { logger, meter: writer, runtime, finish, streams, ownership, backgroundUsage, tracing, metrics });
+    const recentRequests = new RecentRequests();
+    tailRequests(app.server, recentRequests);
 
     async function reload(next: Config): Promise<ReloadResult> {
       const previous = runtime.current;
@@ -118,10 +143,17 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
     }
 
     let admin: FastifyInstance | undefined;
-    if (config.admin.token !== '') {
+    if (config.admin.token !== '' || config.metrics.token !== '') {
       admin = baseServer(logger, { ...config.server, bodyLimit: 1024 * 1024 });
+      metricsRoutes(admin, { metrics, runtime, listener: 'admin' });
+    }
+    if (admin !== undefined && config.admin.token !== '') {
+      const sessions = new ConsoleSessions();
+      consoleRoutes(admin, { token: config.admin.token, sessions });
       adminRoutes(admin, {
         token: config.admin.token,
+        sessions,
+        recentRequests,
         keys,
         usage,
         limits,
@@ -135,8 +167,12 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
           upstreams: runtime.current.upstreams.state(),
         }),
       });
-      await admin.ready();
     }
+    await admin?.ready();
+
+    // Deletes raw usage rows past usage_retention in the background; the rollup keeps their sums.
+    const retention = new UsageRetention(usage, { retentionDays: () => runtime.current.config.usageRetentionDays, logger });
+    retention.start();
 
     let closing: Promise<void> | undefined;
     async function close(drainMs = config.drainTimeoutMs): Promise<void> {
@@ -157,8 +193,11 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
           await closed;
         }
         keyStore.stop();
+        await retention.stop();
         await writer.close();
         await runtime.current.upstreams.close();
+        // Every request has ended (and its span with it): export what is still queued.
+        await tracing.shutdown();
         await database.close();
       })();
       return closing;
@@ -166,6 +205,7 @@ export async function createGateway(config: Config, logger: Logger, reloadConfig
 
     return { app, admin, runtime, database, writer, keyStore, health, streams, reload, close };
   } catch (error) {
+    await tracing.shutdown();
     await database.close();
     throw error;
   }

@@ -1,6 +1,7 @@
 import type { KeyAttributes } from './key-entry.js';
 import type { PoolSettings, UpstreamConfig } from './upstream-entry.js';
 import type { ModelPrice } from '../domain/model-price.js';
+import type { TracingConfig } from './tracing-config.js';
 
 /** The gateway's whole configuration, parsed once at start-up and frozen. */
 export interface Config {
@@ -52,6 +53,11 @@ export interface Config {
   readonly keys: readonly ConfiguredKey[];
   /** The admin API: off when the token is empty; its own listener, loopback unless admin_host says otherwise. */
   readonly admin: { readonly token: string; readonly host: string; readonly port: number };
+  /**
+   * GET /metrics: on the admin listener with the admin token or `token` (a token alone starts that
+   * listener for /metrics); on the public port too when `public`, with `token` when one is set.
+   */
+  readonly metrics: { readonly token: string; readonly public: boolean };
   /** USD per 1M tokens, merged over the shipped price table. */
   readonly prices: Readonly<Record<string, ModelPrice>>;
   /** USD per 1M tokens for models `prices` does not list; undefined = such models cost null (and keys with a USD budget may not use them). */
@@ -61,10 +67,14 @@ export interface Config {
   /** How long shutdown waits for in-flight requests and streams before ending them. */
   readonly drainTimeoutMs: number;
   readonly usageFlushIntervalMs: number;
+  /** Days raw usage records are kept (the hourly rollup is kept forever); 0 keeps them forever. */
+  readonly usageRetentionDays: number;
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly bodies: boolean;
   };
+  /** OpenTelemetry traces, from the OTEL_* environment variables only (config/tracing-config.ts). */
+  readonly tracing: TracingConfig;
 }
 
 export interface ChatDefaults {

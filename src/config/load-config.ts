@@ -9,6 +9,7 @@ import { nestedDeeperThan } from './json-depth.js';
 import { jsonErrorOffset, lineAndColumn } from './json-error-offset.js';
 import { nearestName } from './near-miss.js';
 import { resolveUpstreams } from './upstream-entry.js';
+import { tracingFromEnv } from './tracing-config.js';
 
 const SHORT_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -89,8 +90,8 @@ function checkKnownKeys(file: Record<string, unknown>, path: string): void {
 const MAX_CONFIG_DEPTH = 64;
 
 // Values under these names are secrets: an error names the field and never echoes what it holds.
-const SECRET_FIELD = /(?:^|[.[])(?:api_keys?|key|access_token|admin_token|secret|password)(?:$|[.\]])/;
-const SECRET_NAME = /^(?:api_keys?|key|access_token|admin_token|secret|password)$/;
+const SECRET_FIELD = /(?:^|[.[])(?:api_keys?|key|access_token|admin_token|metrics_token|secret|password)(?:$|[.\]])/;
+const SECRET_NAME = /^(?:api_keys?|key|access_token|admin_token|metrics_token|secret|password)$/;
 
 /** Whether a value holds, at any depth (bounded by MAX_CONFIG_DEPTH), a field named like a secret. */
 function holdsSecret(value: unknown): boolean {
@@ -293,12 +294,17 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
     databaseUrl: v.database_url,
     keys: resolveKeys(v.keys, env),
     admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port },
+    metrics: { token: v.metrics_token, public: v.metrics_public },
     prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, priceOf(p)])),
     fallbackPrice: v.fallback_price && priceOf(v.fallback_price),
     failOpen: v.fail_open,
     drainTimeoutMs: v.drain_timeout * 1000,
     usageFlushIntervalMs: v.usage_flush_interval * 1000,
+    usageRetentionDays: v.usage_retention,
     log: { level: v.log_level as Config['log']['level'], bodies: v.log_bodies },
+    tracing: tracingFromEnv(env, (message) => {
+      throw new ConfigError(`config error: ${message}`);
+    }),
   };
   return deepFreeze(config);
 }

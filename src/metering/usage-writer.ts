@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
 import type { KeysRepository } from '../storage/keys-repository.js';
 import type { UsageRecord, UsageRepository } from '../storage/usage-repository.js';
@@ -12,6 +13,13 @@ export interface UsageWriterOptions {
   /** A batch this large is written without waiting for the interval. */
   batchSize?: number;
   ping: () => Promise<void>;
+  /** Told of each batch written (or not) and of records dropped: the metrics (observability/metrics.ts). */
+  observer?: UsageWriterObserver;
+}
+
+export interface UsageWriterObserver {
+  usageFlushed(durationMs: number, records: number, failed: boolean): void;
+  usageDropped(records: number): void;
 }
 
 /**
@@ -73,6 +81,7 @@ export class UsageWriter implements Meter {
       const excess = this.queue.length - this.maxQueued;
       this.queue.splice(0, excess);
       this.dropped += excess;
+      this.options.observer?.usageDropped(excess);
     }
     if (this.queue.length >= this.batchSize && !this.flushing) void this.flush();
   }
@@ -101,10 +110,12 @@ export class UsageWriter implements Meter {
     this.queue = [];
     this.lastUsed = new Map();
     let stored = false;
+    const startedAt = performance.now();
     try {
       if (batch.length > 0) await this.usage.insertBatch(batch);
       stored = true;
       if (touched.size > 0) await this.keys.touchLastUsed([...touched].map(([id, at]) => ({ id, at })));
+      this.options.observer?.usageFlushed(performance.now() - startedAt, batch.length, false);
       if (this.health.markUp()) this.options.logger.warn('usage database is reachable again');
       if (this.dropped > 0) {
         this.options.logger.error({ dropped: this.dropped }, 'usage records were dropped while the database was down');
@@ -114,6 +125,7 @@ export class UsageWriter implements Meter {
       // Keep what was not written (oldest first) for the next attempt. A batch already stored
       // (only the last-used times failed) is not queued again: it would be counted twice.
       if (!stored) this.queue = batch.concat(this.queue);
+      this.options.observer?.usageFlushed(performance.now() - startedAt, stored ? batch.length : 0, true);
       for (const [id, at] of touched) if (!this.lastUsed.has(id)) this.lastUsed.set(id, at);
       if (this.health.markDown(error)) this.options.logger.error({ err: (error as Error).message }, 'usage database write failed; requests fail closed until it recovers');
     }

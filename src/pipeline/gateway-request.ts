@@ -3,6 +3,7 @@ import type { ErrorFormat, RecordedErrorCode } from '../errors/index.js';
 import type { EndpointKind } from '../policy/endpoints.js';
 import type { Ticket } from '../policy/admission.js';
 import type { Usage } from '../streaming/usage.js';
+import type { RequestTrace } from '../observability/tracing.js';
 
 /**
  * A request's steps, in order. Each is entered once; `finished` is entered exactly once, by the
@@ -41,8 +42,14 @@ export class GatewayRequest {
   ticket: Ticket | undefined = undefined;
   upstream: string | undefined = undefined;
   attempts: number | undefined = undefined;
-  /** Milliseconds from sending upstream to its response headers. */
+  /** Milliseconds from sending upstream to its response headers (or to the send's failure). */
   upstreamMs: number | undefined = undefined;
+  /** performance.now() when the request was sent upstream. */
+  sentAt: number | undefined = undefined;
+  /** Gateway time to the response head, the upstream's wait excluded: set when the head is written (x-openai-api-overhead-ms). */
+  overheadMs: number | undefined = undefined;
+  /** The endpoint table's name for the request (`POST /v1/chat/completions`), once a route classified it: a bounded metrics label. */
+  endpoint: string | undefined = undefined;
   firstByteAt: number | undefined = undefined;
   usage: Usage | undefined = undefined;
   textSeen: (() => string) | undefined = undefined;
@@ -58,6 +65,8 @@ export class GatewayRequest {
   errorStatus: number | undefined = undefined;
   /** A pipeline route owns this request's end (its one exit finishes it). */
   pipelined = false;
+  /** The request's span, when tracing is on (started in the server's onRequest hook, ended by finish). */
+  trace: RequestTrace | undefined = undefined;
 
   constructor(readonly startedAt: number) {}
 
@@ -109,9 +118,26 @@ export class GatewayRequest {
     this.ticket = ticket;
   }
 
-  sending(): void {
+  sending(at: number): void {
     this.#advance('sent');
     this.#sent = true;
+    this.sentAt = at;
+  }
+
+  /**
+   * The gateway's own time at `now` (performance.now()): since the request came in, minus the
+   * wait for the upstream's response headers — all of it for a request never sent, and up to the
+   * send for one still waiting (an event stream committed before the upstream answered).
+   */
+  overheadAt(now: number): number {
+    const upstream = this.upstreamMs ?? (this.sentAt === undefined ? 0 : now - this.sentAt);
+    return now - this.startedAt - upstream;
+  }
+
+  /** The response head is being written at `now`: fixes and returns the overhead. */
+  headWritten(now: number): number {
+    this.overheadMs ??= this.overheadAt(now);
+    return this.overheadMs;
   }
 
   answered(upstream: string, attempts: number, upstreamMs: number): void {

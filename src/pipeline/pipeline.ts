@@ -86,12 +86,14 @@ function renderFailure(request: FastifyRequest, reply: FastifyReply, error: unkn
  */
 export async function sendUpstream(request: FastifyRequest, parts: RuntimeParts, call: Omit<PoolRequest, 'signal'>, bodyError?: () => GatewayError | undefined): Promise<PoolResponse> {
   const ctx = request.ctx;
-  ctx.sending();
   const sentAt = performance.now();
+  ctx.sending(sentAt);
   let answer: PoolResponse;
   try {
     answer = await parts.upstreams.send({ ...call, signal: ctx.signal });
   } catch (error) {
+    // The wait was the upstream's, not the gateway's overhead.
+    ctx.upstreamMs = performance.now() - sentAt;
     if (ctx.aborted) throw new ClientLeft();
     throw bodyError?.() ?? upstreamFailure(error, 'upstream', parts.config.upstream);
   }

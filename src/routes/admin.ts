@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { IncomingHttpHeaders } from 'node:http';
+import { carriesCsrfToken, CSRF_HEADER, fromSameOrigin, type ConsoleSession, type ConsoleSessions } from '../admin/session.js';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { attributesToSettings } from '../auth/key-attributes.js';
 import { generateKeySecret, hashKeySecret, keyPrefix } from '../auth/key-secret.js';
@@ -9,9 +11,17 @@ import { GatewayError } from '../errors/index.js';
 import { presentedKey } from '../auth/bearer.js';
 import { validateBody } from '../http/validate.js';
 import type { LimitStore } from '../limits/index.js';
+import type { RecentRequests } from '../pipeline/request-log.js';
 import type { KeysRepository, AppKeyRow } from '../storage/keys-repository.js';
 import { StorageError } from '../storage/storage-error.js';
 import type { UsageRepository } from '../storage/usage-repository.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** An admin-listener route open without the admin token or a console session (the console's page and sign-in). */
+    adminPublic?: boolean;
+  }
+}
 
 export interface AdminDeps {
   token: string;
@@ -26,6 +36,21 @@ export interface AdminDeps {
   reload: (() => Promise<{ ok: boolean; error?: string; needsRestart: string[] }>) | undefined;
   /** Extra read-only state (upstreams, storage health) for GET /admin/status. */
   status: () => Record<string, unknown>;
+  /** The web console's sign-ins, accepted beside the Bearer token (undefined: token only). */
+  sessions?: ConsoleSessions;
+  /** The last finished requests, for GET /admin/requests. */
+  recentRequests?: RecentRequests;
+}
+
+const requestsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }).strict();
+
+/**
+ * A change made with the session cookie must come from the console's own page: same origin
+ * (Origin / Sec-Fetch-Site) and the session's CSRF token in a header no other site can set.
+ */
+export function assertConsoleChange(headers: IncomingHttpHeaders, session: ConsoleSession): void {
+  if (!fromSameOrigin(headers)) throw new GatewayError('origin_not_allowed', 'Cross-site request refused.');
+  if (!carriesCsrfToken(headers, session)) throw new GatewayError('origin_not_allowed', `Missing or wrong ${CSRF_HEADER} header.`);
 }
 
 const createBody = keyAttributesSchema.extend({ name: keyNameSchema }).strict();
@@ -63,10 +88,19 @@ function stored<T>(work: Promise<T>, name?: string): Promise<T> {
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const token = new AccessTokens([deps.token]);
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    // The console's sign-in page and its bundle (routes/console.ts) are open; everything else is not.
+    if (request.routeOptions.config?.adminPublic === true) return;
     const presented = presentedKey(request.headers);
-    if (presented === undefined) throw new GatewayError('missing_api_key', 'Missing admin token: send "Authorization: Bearer <admin_token>".');
-    if (token.match(presented) < 0) throw new GatewayError('invalid_api_key', 'Invalid admin token.');
+    if (presented !== undefined) {
+      if (token.match(presented) < 0) throw new GatewayError('invalid_api_key', 'Invalid admin token.');
+      return;
+    }
+    // The console's own calls: its session cookie, and for a change, proof the page sent it.
+    const session = deps.sessions?.fromHeaders(request.headers);
+    if (session === undefined) throw new GatewayError('missing_api_key', 'Missing admin token: send "Authorization: Bearer <admin_token>".');
+    reply.header('cache-control', 'no-store');
+    if (request.method !== 'GET' && request.method !== 'HEAD') assertConsoleChange(request.headers, session);
   });
 
   async function existing(name: string): Promise<AppKeyRow> {
@@ -143,6 +177,11 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   });
 
   app.get('/admin/status', async () => deps.status());
+
+  app.get('/admin/requests', async (request: FastifyRequest) => {
+    const { limit } = validateBody(requestsQuery, request.query);
+    return { data: deps.recentRequests?.latest(limit) ?? [] };
+  });
 
   app.post('/admin/reload', async () => {
     if (!deps.reload) throw new GatewayError('not_found', 'Reload is not available for this gateway.');

@@ -206,6 +206,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
       throw new GatewayError('not_found', `The Messages API is served at ${endpoint.name.slice('POST '.length)}, spelled exactly.`);
     }
     ctx.kind = endpoint?.kind ?? 'other';
+    ctx.endpoint = endpoint?.name;
     const granted = key?.endpoints?.allows(method, fullPath) === true;
     if (key !== undefined && !granted) confine(key, method, fullPath, endpoint);
     const prepared: V1Prepared = { admitModel: undefined, method, path, query, endpoint, body: NO_BODY, affinity: undefined, creates: undefined, background: false, settles: undefined, listing: false, batch: undefined, models: false, viaMessages: false };

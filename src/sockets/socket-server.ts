@@ -10,6 +10,9 @@ import { requestIdFor } from '../http/request-id.js';
 import { markUpgraded } from '../http/upgraded-sockets.js';
 import type { Meter } from '../metering/usage-event.js';
 import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import type { Tracer } from '../observability/tracing.js';
+import { formatMs, OVERHEAD_HEADER } from '../observability/overhead.js';
 import type { Ownership } from '../ownership/ownership.js';
 import { confine } from '../policy/confine.js';
 import { classify } from '../policy/endpoints.js';
@@ -20,7 +23,7 @@ import type { SocketEndpoint, SocketTarget } from '../upstream/pool.js';
 import { RealtimeSocket } from './realtime-socket.js';
 import { ResponsesSocket } from './responses-socket.js';
 import { SocketRelay, type RelayPolicy } from './socket-relay.js';
-import type { SocketContext } from './socket-turns.js';
+import { socketLabels, type SocketContext } from './socket-turns.js';
 import { openUpstreamSocket } from './upstream-socket.js';
 
 export interface SocketServerDeps {
@@ -31,6 +34,9 @@ export interface SocketServerDeps {
   streams: ActiveStreams;
   /** The largest client message, in bytes (`v1_body_limit`). */
   maxMessageBytes: number;
+  metrics?: GatewayMetrics | undefined;
+  /** A span per turn when tracing is on. */
+  tracing?: Tracer | undefined;
 }
 
 /** The browser's way to authenticate a Realtime WebSocket (it cannot set headers): a subprotocol carrying the key. */
@@ -102,6 +108,7 @@ export class SocketServer {
     let caller: Caller | undefined;
     let route = 'unmatched';
     let model: string | undefined;
+    let sentAt: number | undefined;
     try {
       if (this.#closing) throw new GatewayError('shutting_down', 'The gateway is shutting down; reconnect shortly.');
       const { path, query } = canonicalPath(request.url ?? '/');
@@ -130,6 +137,7 @@ export class SocketServer {
         parts.admission.check(caller, model);
       }
       const targets = parts.upstreams.socketTargets(endpoint, params, model);
+      sentAt = performance.now();
       const upstream = await openUpstreamSocket(targets, {
         headers: forwardedHeaders(request.headers),
         protocols: offered.filter((protocol) => !protocol.startsWith(KEY_PROTOCOL)),
@@ -141,10 +149,10 @@ export class SocketServer {
         upstream.socket.terminate();
         return;
       }
-      const context: SocketContext = { caller, route, upstream: upstream.target.upstream, meter: this.deps.meter, prices: parts.prices, logger: this.deps.logger };
+      const context: SocketContext = { caller, route, upstream: upstream.target.upstream, meter: this.deps.meter, prices: parts.prices, logger: this.deps.logger, metrics: this.deps.metrics, tracing: this.deps.tracing };
       this.#wss.handleUpgrade(request, socket, head, (client) => this.#start({ client, upstream: upstream.socket, endpoint, context, parts, requestId, startedAt, model, target: upstream.target }));
     } catch (error) {
-      this.#refuse(socket, requestId, error, { caller, route, model, startedAt });
+      this.#refuse(socket, requestId, error, { caller, route, model, startedAt, sentAt });
     }
   }
 
@@ -183,12 +191,14 @@ export class SocketServer {
   }
 
   /** Answers a refused handshake over HTTP, in OpenAI's error shape, and records it like any refused request. */
-  #refuse(socket: Duplex, requestId: string, error: unknown, seen: { caller: Caller | undefined; route: string; model: string | undefined; startedAt: number }): void {
+  #refuse(socket: Duplex, requestId: string, error: unknown, seen: { caller: Caller | undefined; route: string; model: string | undefined; startedAt: number; sentAt: number | undefined }): void {
     const failure = toGatewayError(error);
     if (failure.code === 'internal_error') this.deps.logger.error({ reqId: requestId, err: error }, 'unhandled error');
+    // The gateway's time up to the upstream socket's attempts (all of it when none was tried), as on HTTP answers.
+    const overheadMs = (seen.sentAt ?? performance.now()) - seen.startedAt;
     if (!socket.destroyed && socket.writable) {
       const body = openAiErrorBody(failure);
-      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close', 'x-request-id': requestId, ...failure.headers };
+      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close', 'x-request-id': requestId, [OVERHEAD_HEADER]: formatMs(overheadMs), ...failure.headers };
       const head = Object.entries(headers)
         .map(([name, value]) => `${name}: ${value}`)
         .join('\r\n');
@@ -214,7 +224,9 @@ export class SocketServer {
         errorCode: failure.code,
       });
     }
-    this.deps.logger.info({ reqId: requestId, method: 'GET', route: seen.route, status: failure.status, caller: seen.caller?.name, model: seen.model, latency_ms: round(latencyMs), error: failure.code }, 'request');
+    this.deps.logger.info({ reqId: requestId, method: 'GET', route: seen.route, status: failure.status, caller: seen.caller?.name, model: seen.model, latency_ms: round(latencyMs), overhead_ms: round(overheadMs), error: failure.code }, 'request');
+    const labels = socketLabels(seen.route);
+    this.deps.metrics?.observe({ route: labels.route, kind: labels.kind, status: failure.status, model: seen.model, caller: seen.caller?.name, upstream: undefined, totalMs: latencyMs, upstreamMs: seen.sentAt === undefined ? undefined : performance.now() - seen.sentAt, ttfbMs: undefined, overheadMs, attempts: undefined, usage: undefined, costUsd: undefined, errorCode: failure.code });
   }
 }
 

@@ -4,6 +4,8 @@ import type { RecordedErrorCode } from '../errors/index.js';
 import type { PriceTable } from '../metering/pricing.js';
 import type { Meter, UsageSource } from '../metering/usage-event.js';
 import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import type { Tracer } from '../observability/tracing.js';
 import type { Ticket } from '../policy/admission.js';
 import type { Usage } from '../streaming/usage.js';
 
@@ -41,7 +43,20 @@ export interface SocketContext {
   readonly meter: Meter;
   readonly prices: PriceTable;
   readonly logger: Logger;
+  readonly metrics?: GatewayMetrics | undefined;
+  readonly tracing?: Tracer | undefined;
 }
+
+/** A WebSocket's route as a metrics label (`WEBSOCKET /v1/responses`) and its endpoint kind. */
+export function socketLabels(route: string): { route: string; kind: string } {
+  return SOCKET_LABELS[route] ?? UNMATCHED;
+}
+
+const SOCKET_LABELS: Readonly<Record<string, { route: string; kind: string }>> = {
+  '/v1/responses': { route: 'WEBSOCKET /v1/responses', kind: 'responses' },
+  '/v1/realtime': { route: 'WEBSOCKET /v1/realtime', kind: 'realtime' },
+};
+const UNMATCHED = { route: 'WEBSOCKET unmatched', kind: 'other' };
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
@@ -94,4 +109,11 @@ export function recordTurn(context: SocketContext, turn: SocketTurn, outcome: Tu
     },
     'request',
   );
+  if (context.metrics !== undefined) {
+    const labels = socketLabels(context.route);
+    context.metrics.observe({ route: labels.route, kind: labels.kind, status: outcome.status, model: turn.model, caller: context.caller.name, upstream: context.upstream, totalMs: latencyMs, upstreamMs: undefined, ttfbMs: undefined, overheadMs: undefined, attempts: undefined, usage, costUsd, errorCode: outcome.errorCode });
+  }
+  if (context.tracing?.enabled === true) {
+    context.tracing.turn({ requestId: turn.requestId, startedAt: turn.startedAt, route: context.route, model: turn.model, caller: context.caller.name, upstream: context.upstream, status: outcome.status, usage: outcome.usage, errorCode: outcome.errorCode });
+  }
 }

@@ -61,6 +61,44 @@ export interface UsageRecordsTable {
   error_code: string | null;
 }
 
+/**
+ * Usage summed per period and (key, model, upstream): what reports, budget baselines
+ * and charts read for whole days and hours (0004). Kept forever; raw rows go after
+ * `usage_retention` days.
+ */
+export interface UsageRollupColumns {
+  key_id: string | null;
+  key_name: string | null;
+  model: string | null;
+  upstream: string | null;
+  requests: number;
+  /** Records with status >= 400 or an error code. */
+  errors: number;
+  /** Records refused before the upstream (REFUSED_BEFORE_UPSTREAM), which budget baselines leave out. */
+  refused: number;
+  /** Total tokens of those refused records. */
+  refused_tokens: number;
+  /** Known cost of those refused records (unknown counts as 0, as in budget baselines). */
+  refused_cost_usd: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  /** Sum of the known costs; null when no record summed here had one. */
+  cost_usd: number | null;
+}
+
+export interface UsageHourlyTable extends UsageRollupColumns {
+  /** Start of the UTC hour, in the `ts` format: `2025-01-31T12:00:00.000Z`. */
+  hour: string;
+}
+
+export interface UsageDailyTable extends UsageRollupColumns {
+  /** Start of the UTC day, in the `ts` format: `2025-01-31T00:00:00.000Z`. */
+  day: string;
+}
+
 /** Who created an object through the gateway: only that key may use it (SECURITY.md, "Object ownership"). */
 export interface OwnedObjectsTable {
   id: string;
@@ -80,5 +118,7 @@ export interface OwnedObjectsTable {
 export interface Schema {
   app_keys: AppKeysTable;
   usage_records: UsageRecordsTable;
+  usage_hourly: UsageHourlyTable;
+  usage_daily: UsageDailyTable;
   owned_objects: OwnedObjectsTable;
 }

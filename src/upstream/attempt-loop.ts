@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
+import { traceOf, type AttemptTrace } from '../observability/tracing.js';
 import type { UpstreamAnswer, UpstreamRequest } from './client.js';
 import { upstreamFailure, type TimeoutSettings } from './failure.js';
 import type { HealthMonitor } from './health-monitor.js';
@@ -51,6 +52,7 @@ export class AttemptLoop {
 
   async run(request: UpstreamRequest, route: Route): Promise<PoolResponse> {
     const { signal } = request;
+    const trace = traceOf(signal);
     const maxAttempts = this.policy.attemptsFor(request);
     const pinned = route.pinnedKey;
     let next = pinned !== undefined && pinned.health.usable(this.now()) ? pinned : undefined;
@@ -59,18 +61,23 @@ export class AttemptLoop {
       if (wait > 0) await this.pause(wait, signal);
       if (signal.aborted) throw cancelled(signal);
       const slot = next ?? this.router.choose(route) ?? (await this.waitForKey(route, signal));
-      const result = await this.attempt(slot, request);
+      const span = trace?.attempt(slot.member.config, request.method, attempt);
+      const result = await this.attempt(slot, request, span);
       if (!(result instanceof Failure)) {
         if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...slot.logFields, attempt, status: result.statusCode }, 'upstream answered');
-        return this.answer(slot, result, attempt);
+        return this.answer(slot, result, attempt, span);
       }
       const plan = this.policy.plan(route, slot, result, attempt, maxAttempts, signal.aborted);
       const fields = { ...slot.logFields, attempt, ...(result.response === undefined ? { error: failureName(result.error) } : { status: result.response.statusCode }) };
       if (plan === undefined) {
         this.logger.info(fields, 'upstream attempt failed; not retrying');
-        if (result.response === undefined) throw signal.aborted ? cancelled(signal) : upstreamFailure(result.error, slot.member.name, this.timeouts);
-        return this.answer(slot, result.response, attempt);
+        if (result.response === undefined) {
+          span?.end();
+          throw signal.aborted ? cancelled(signal) : upstreamFailure(result.error, slot.member.name, this.timeouts);
+        }
+        return this.answer(slot, result.response, attempt, span);
       }
+      span?.end();
       this.logger.info({ ...fields, retryInMs: Math.round(plan.wait) }, 'upstream attempt failed; retrying');
       if (result.response !== undefined) discard(slot, result.response);
       wait = plan.wait;
@@ -78,18 +85,21 @@ export class AttemptLoop {
     }
   }
 
-  /** One attempt with `slot`: the answer when it is final, else what went wrong. */
-  private async attempt(slot: KeySlot, request: UpstreamRequest): Promise<Dispatcher.ResponseData | Failure> {
+  /** One attempt with `slot`: the answer when it is final, else what went wrong; `span` (when traced) learns the outcome. */
+  private async attempt(slot: KeySlot, request: UpstreamRequest, span: AttemptTrace | undefined): Promise<Dispatcher.ResponseData | Failure> {
     const member = slot.member;
     member.take(slot);
     const probe = member.circuit.enter(this.now());
+    const headers = member.adapter.requestHeaders(request.headers, slot.headers);
+    // W3C Trace Context: the upstream's work joins the caller's trace under this attempt.
+    span?.inject(headers);
     let response: Dispatcher.ResponseData;
     try {
       response = await member.connection.dispatcher.request({
         origin: member.connection.origin,
         path: member.adapter.target(request.path, request.model),
         method: request.method,
-        headers: member.adapter.requestHeaders(request.headers, slot.headers),
+        headers,
         body: request.body,
         signal: request.signal,
         headersTimeout: this.timeouts.firstByteTimeoutMs,
@@ -97,9 +107,11 @@ export class AttemptLoop {
       });
     } catch (error) {
       member.release(slot);
+      span?.failed(failureName(error));
       this.health.noAnswer(slot, error, request.signal.aborted, probe);
       return this.policy.failed(error, request.signal.aborted);
     }
+    span?.answered(response.statusCode);
     this.health.answered(slot, response.statusCode, probe);
     // Only a 429 is worth reading before the verdict (rate limit or empty account?); every other
     // answer is judged on its status, without a further await per request.
@@ -128,11 +140,19 @@ export class AttemptLoop {
     throw this.router.unavailable(route);
   }
 
-  private answer(slot: KeySlot, response: Dispatcher.ResponseData, attempts: number): PoolResponse {
+  /** The answer the caller relays; its attempt's span (when traced) ends with its body, as its load does. */
+  private answer(slot: KeySlot, response: Dispatcher.ResponseData, attempts: number, span: AttemptTrace | undefined): PoolResponse {
     const member = slot.member;
     // In flight until the caller has relayed the whole body: long streams are the load that matters.
-    if (response.body.destroyed) member.release(slot);
-    else response.body.once('close', () => member.release(slot));
+    if (response.body.destroyed) {
+      member.release(slot);
+      span?.end();
+    } else {
+      response.body.once('close', () => {
+        member.release(slot);
+        span?.end();
+      });
+    }
     return { response, upstream: member.name, upstreamKey: slot.fingerprint, attempts, includeUsage: member.config.includeUsage };
   }
 

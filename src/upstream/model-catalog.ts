@@ -30,6 +30,11 @@ export class ModelCatalog {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The last list loaded, without loading one (undefined before the first `models()`); the same array until the next load. */
+  loaded(): readonly ModelEntry[] | undefined {
+    return this.cached?.models;
+  }
+
   models(): Promise<ModelEntry[]> {
     if (this.cached && this.now() - this.cached.at < TTL_MS) return Promise.resolve(this.cached.models);
     this.loading ??= this.load().finally(() => (this.loading = undefined));

@@ -86,13 +86,17 @@ describe('the package as npm pack ships it', { timeout: PACK_TIMEOUT_MS + INSTAL
   after(() => rmSync(work, { recursive: true, force: true }));
 
   it('holds the compiled gateway, its command and example config, and no TypeScript or tests', () => {
-    for (const file of ['package.json', 'bin/openai-api.js', 'dist/cli/main.js', 'dist/main.js', 'dist/app.js', 'config.example.json', 'README.md']) {
+    for (const file of ['package.json', 'bin/openai-api.js', 'dist/cli/main.js', 'dist/main.js', 'dist/app.js', 'dist/console/index.html', 'config.example.json', 'README.md']) {
       assert.ok(contents.includes(file), `${file} is missing from the tarball`);
     }
     assert.deepEqual(
       contents.filter((file) => /\.ts$/.test(file) || /^(src|test|bench|scripts)\//.test(file) || file === 'dist/.build-stamp'),
       [],
     );
+    // The admin console's bundle, built from web/ (its sources stay out).
+    assert.ok(contents.some((file) => /^dist\/console\/app-[A-Z0-9]+\.js$/.test(file)), 'the console script is missing');
+    assert.ok(contents.some((file) => /^dist\/console\/app_style-[A-Z0-9]+\.css$/.test(file)), 'the console stylesheet is missing');
+    assert.deepEqual(contents.filter((file) => file.startsWith('web/')), []);
   });
 
   it('installs without TypeScript and prints its version', async () => {

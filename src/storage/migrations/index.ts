@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { initial } from './0001-initial.js';
 import { confinement } from './0002-confinement.js';
 import { backgroundUsage } from './0003-background-usage.js';
+import { usageRollup } from './0004-usage-rollup.js';
 
 /**
  * Every migration, keyed by the name recorded in `kysely_migration`. A static map rather than
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial': initial,
   '0002_confinement': confinement,
   '0003_background_usage': backgroundUsage,
+  '0004_usage_rollup': usageRollup,
 });

@@ -22,13 +22,13 @@ for (const backend of storageBackends()) {
       try {
         assert.equal(database.kind, backend.name);
         const names = await tableNames(database.db);
-        for (const table of ['app_keys', 'usage_records', 'owned_objects', 'kysely_migration', 'kysely_migration_lock']) {
+        for (const table of ['app_keys', 'usage_records', 'usage_hourly', 'usage_daily', 'owned_objects', 'kysely_migration', 'kysely_migration_lock']) {
           assert.ok(names.includes(table), `${table} missing from ${names.join(', ')}`);
         }
         const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(database.db);
         assert.deepEqual(
           applied.rows.map((row) => row.name),
-          ['0001_initial', '0002_confinement', '0003_background_usage'],
+          ['0001_initial', '0002_confinement', '0003_background_usage', '0004_usage_rollup'],
         );
         await database.ping();
       } finally {
@@ -55,7 +55,7 @@ for (const backend of storageBackends()) {
         const again = await openDatabase(first.url);
         try {
           const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(again.db);
-          assert.equal(applied.rows.length, 3);
+          assert.equal(applied.rows.length, 4);
           const rows = await again.db.selectFrom('app_keys').select('name').execute();
           assert.deepEqual(rows, [{ name: 'kept' }]);
         } finally {

@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { FakeUpstream } from '../helpers/fake-upstream.js';
+import { REPO_ROOT, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+// The admin web console in a real browser: Debian's `chromium` driven by playwright-core. CI
+// (.ci/run) installs it; there a missing browser fails the suite, elsewhere it skips it.
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ADMIN = 'admin-token-console-0123456789';
+const UPSTREAM_KEY = 'sk-upstream-console-0123456789abcdef';
+const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
+const WAIT = { timeout: 15_000 };
+
+const found = existsSync(CHROMIUM);
+const skip = found || process.env.CI === 'true' ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH); with CI=true this fails instead`;
+
+describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => {
+  let upstream: FakeUpstream;
+  let gateway: TestGateway;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let adminUrl: string;
+  let secret = '';
+  const cspViolations: string[] = [];
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `console-${name}.png`) });
+  const chat = (key: string) =>
+    fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+  const bearer = (method: string, path: string) => fetch(`${adminUrl}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}` } });
+  const open = async (name: string) => {
+    await page.click(`nav a[data-page="${name}"]`);
+    await page.waitForSelector(`nav a.active[data-page="${name}"]`, WAIT);
+  };
+  const watchCsp = (target: Page) => target.on('console', (message) => message.text().includes('Content Security Policy') && cspViolations.push(message.text()));
+
+  before(async () => {
+    assert.ok(found, `CI=true and no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium`);
+    const build = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build.mjs'), '--if-stale'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(build.status, 0, `the build failed: ${build.stderr}`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    upstream = await FakeUpstream.start();
+    gateway = await startTestGateway({ BASE_URL: upstream.url, APIKEY: UPSTREAM_KEY, ADMIN_TOKEN: ADMIN, ACCESS_TOKEN: 'access-token-console-0123', MAX_ATTEMPTS: '1' });
+    adminUrl = gateway.adminUrl!;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+    context = await browser.newContext({ locale: 'en-US', viewport: { width: 1100, height: 720 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(WAIT.timeout);
+    page.on('dialog', (dialog) => void dialog.accept());
+    watchCsp(page);
+  });
+  after(async () => {
+    await browser?.close();
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it('serves the page with a strict CSP, the bundle as immutable files, and leaves the Bearer API as it was', async () => {
+    const root = await fetch(`${adminUrl}/`);
+    assert.equal(root.status, 200);
+    assert.match(root.headers.get('content-type')!, /^text\/html/);
+    assert.match(root.headers.get('content-security-policy')!, /script-src 'self';/);
+    assert.equal(root.headers.get('cache-control'), 'no-cache');
+    const html = await root.text();
+    assert.doesNotMatch(html, /<script>|<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+    const script = /src="(\/console\/[^"]+\.js)"/.exec(html)![1]!;
+    const asset = await fetch(`${adminUrl}${script}`);
+    assert.equal(asset.status, 200);
+    assert.match(asset.headers.get('content-type')!, /^text\/javascript/);
+    assert.match(asset.headers.get('cache-control')!, /immutable/);
+    assert.equal((await bearer('GET', '/admin/keys')).status, 200);
+    assert.equal((await fetch(`${adminUrl}/admin/keys`)).status, 401);
+  });
+
+  it('refuses a wrong token and signs in with the right one into an HttpOnly, SameSite=Strict session', async () => {
+    await page.goto(`${adminUrl}/`);
+    await page.fill('input[name="token"]', 'not-the-admin-token-at-all');
+    await page.click('form.sign-in button[type="submit"]');
+    await page.getByText('Wrong admin token.').waitFor(WAIT);
+    const wrong = await fetch(`${adminUrl}/console/session`, { method: 'POST', headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' }, body: JSON.stringify({ token: 'not-the-admin-token-at-all' }) });
+    assert.equal(wrong.status, 401);
+    await shot(page, 'sign-in');
+
+    await page.fill('input[name="token"]', ADMIN);
+    await page.click('form.sign-in button[type="submit"]');
+    await page.waitForSelector('nav a[data-page="overview"]', WAIT);
+    const [cookie] = await context.cookies(adminUrl);
+    assert.ok(cookie, 'a session cookie');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    assert.equal(cookie.path, '/');
+    assert.ok(cookie.expires > Date.now() / 1000 + 11 * 3600, 'expires in about 12 hours');
+  });
+
+  it('creates a key, shows its secret once, and the key works through /v1', async () => {
+    await open('keys');
+    await page.click('details.card summary');
+    await page.fill('form.key-form input[name="name"]', 'console-app');
+    await page.fill('form.key-form input[name="rpd"]', '500');
+    await page.click('form.key-form button[type="submit"]');
+    secret = (await page.locator('[data-secret]').textContent(WAIT))!.trim();
+    assert.match(secret, /^oa-/);
+    await page.waitForSelector('tr[data-key="console-app"]', WAIT);
+    await shot(page, 'keys');
+    const answer = await chat(secret);
+    assert.equal(answer.status, 200, await answer.text());
+  });
+
+  it('shows the request in the live tail and its tokens in Usage', async () => {
+    await open('requests');
+    const row = page.locator('tr[data-request]', { hasText: 'console-app' }).first();
+    await row.waitFor(WAIT);
+    const text = await row.textContent();
+    assert.match(text!, /\/v1\/chat\/completions/);
+    assert.match(text!, /gpt-4o-mini/);
+    assert.match(text!, /17/);
+    await shot(page, 'requests');
+
+    await gateway.gateway.writer.flush();
+    await open('usage');
+    await page.selectOption('select[name="by"]', 'key');
+    const usage = page.locator('tr[data-group="console-app"] td[data-col="total"]');
+    await usage.waitFor(WAIT);
+    assert.equal((await usage.textContent())!.trim(), '17');
+    await shot(page, 'usage');
+
+    await open('overview');
+    // Strings, not functions: they run in the page, and this file is type-checked without the DOM library.
+    await page.waitForFunction(`document.querySelector('[data-stat="tokens"]')?.textContent === '17'`, undefined, WAIT);
+    await page.waitForSelector('.uplot', WAIT);
+    await shot(page, 'overview');
+  });
+
+  it('shows the upstreams without their keys, and no page holds a secret', async () => {
+    await open('upstreams');
+    await page.waitForSelector('[data-upstream="default"]', WAIT);
+    await shot(page, 'upstreams');
+    for (const name of ['upstreams', 'requests', 'keys', 'usage', 'overview']) {
+      await open(name);
+      await page.waitForLoadState('networkidle');
+      const html = await page.content();
+      assert.ok(!html.includes(UPSTREAM_KEY) && !html.includes(UPSTREAM_KEY.slice(-12)), `${name} shows the upstream key`);
+      assert.ok(!html.includes(secret), `${name} shows the app key after creation`);
+    }
+  });
+
+  it('disables the key, and the next /v1 request is refused', async () => {
+    await open('keys');
+    const row = page.locator('tr[data-key="console-app"]');
+    await row.getByRole('button', { name: 'Disable' }).click();
+    await row.locator('.badge.off').waitFor(WAIT);
+    assert.equal((await chat(secret)).status, 401);
+  });
+
+  it('refuses a change sent with the session cookie from another origin', async () => {
+    // Another port on the same host: same site, so the SameSite=Strict cookie goes along, and the
+    // server's own origin check is what refuses it.
+    const evil: Server = createServer((_request, response) => response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>evil</title>'));
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const attacker = await context.newPage();
+      await attacker.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      const target = `${adminUrl}/admin/keys/console-app/enable`;
+      const refused = attacker.waitForResponse(target, WAIT);
+      await attacker.evaluate((url) => fetch(url, { method: 'POST', credentials: 'include', mode: 'no-cors' }).then(() => undefined), target);
+      assert.equal((await refused).status(), 403, 'the cross-origin change is refused (403, not 401: the cookie was sent)');
+      await attacker.close();
+    } finally {
+      evil.close();
+    }
+    const cookie = (await context.cookies(adminUrl)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const csrf = ((await (await fetch(`${adminUrl}/console/session`, { headers: { cookie } })).json()) as { csrf_token: string }).csrf_token;
+    const post = (headers: Record<string, string>) => fetch(`${adminUrl}/admin/keys/console-app/enable`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: '{}' });
+    assert.equal((await post({ origin: 'http://evil.example', 'x-csrf-token': csrf })).status, 403, 'a foreign Origin is refused even with the token');
+    assert.equal((await post({ 'sec-fetch-site': 'same-site', 'x-csrf-token': csrf })).status, 403, 'Sec-Fetch-Site other than same-origin is refused');
+    assert.equal((await post({ 'sec-fetch-site': 'same-origin' })).status, 403, 'a change without the CSRF header is refused');
+    const view = (await (await bearer('GET', '/admin/keys/console-app')).json()) as { enabled: boolean };
+    assert.equal(view.enabled, false, 'the key stayed disabled');
+  });
+
+  it('speaks 简体中文 when the browser locale is zh-CN, on a phone-sized screen', async () => {
+    const zh = await browser.newContext({ locale: 'zh-CN', viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+    try {
+      const phone = await zh.newPage();
+      watchCsp(phone);
+      await phone.goto(`${adminUrl}/`);
+      await phone.getByRole('heading', { name: '登录' }).waitFor(WAIT);
+      assert.equal(await phone.evaluate('document.documentElement.lang'), 'zh-CN');
+      await phone.fill('input[name="token"]', ADMIN);
+      await phone.click('form.sign-in button[type="submit"]');
+      await phone.getByRole('link', { name: '密钥' }).waitFor(WAIT);
+      await phone.waitForSelector('[data-stat="requests"]', WAIT);
+      const overflow = await phone.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
+      await shot(phone, 'overview-zh-phone');
+      await phone.click('button.lang');
+      await phone.getByRole('link', { name: 'Keys' }).waitFor(WAIT);
+    } finally {
+      await zh.close();
+    }
+  });
+
+  it('signs out, and the old cookie no longer opens a session', async () => {
+    const cookie = (await context.cookies(adminUrl)).map((c) => `${c.name}=${c.value}`).join('; ');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForSelector('form.sign-in', WAIT);
+    assert.equal((await fetch(`${adminUrl}/console/session`, { headers: { cookie } })).status, 401);
+    assert.equal((await fetch(`${adminUrl}/admin/keys`, { headers: { cookie } })).status, 401);
+    assert.deepEqual(cspViolations, []);
+  });
+});
