@@ -18,8 +18,8 @@ export interface RollupLevel {
   readonly start: (ts: string) => string;
 }
 
-export const DAILY: RollupLevel = { table: 'usage_daily', column: 'day', ms: DAY_MS, start: (ts) => `${ts.slice(0, 10)}T00:00:00.000Z` };
-export const HOURLY: RollupLevel = { table: 'usage_hourly', column: 'hour', ms: HOUR_MS, start: (ts) => `${ts.slice(0, 13)}:00:00.000Z` };
+const DAILY: RollupLevel = { table: 'usage_daily', column: 'day', ms: DAY_MS, start: (ts) => `${ts.slice(0, 10)}T00:00:00.000Z` };
+const HOURLY: RollupLevel = { table: 'usage_hourly', column: 'hour', ms: HOUR_MS, start: (ts) => `${ts.slice(0, 13)}:00:00.000Z` };
 /** Coarsest first: a range is read from the coarsest rollup whose periods fit in it. */
 export const LEVELS: readonly RollupLevel[] = [DAILY, HOURLY];
 

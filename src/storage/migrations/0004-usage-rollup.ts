@@ -9,8 +9,8 @@ import { REFUSED_BEFORE_UPSTREAM } from '../../errors/catalogue.js';
  *
  * One row per UTC hour (day) × key × model × upstream. Errors and requests refused before the
  * upstream (the catalogue's REFUSED_BEFORE_UPSTREAM, which budget baselines leave out) are counted
- * in columns rather than split into rows by error code: that would double the rows a 30-day report
- * reads (bench/RESULTS.md). The route is not a dimension either: /v1 routes carry object ids
+ * in columns rather than split into rows by error code, which doubled the rows a 30-day report
+ * reads in bench/usage-scale.ts. The route is not a dimension either: /v1 routes carry object ids
  * (`/v1/files/file-…`), which would make a rollup as large as the raw table.
  *
  * The dimensions are nullable like the raw columns, and SQLite (and PostgreSQL before 15) treat
@@ -18,9 +18,10 @@ import { REFUSED_BEFORE_UPSTREAM } from '../../errors/catalogue.js';
  * '' → '=', 'x' → '=x'. That keeps NULL and '' apart and lets `on conflict` name the index on both
  * databases (SQLite ≥ 3.24, PostgreSQL ≥ 9.5).
  *
- * `if not exists` and backfills that run only into an empty rollup, for the same reason as 0001:
- * SQLite migrations run outside a transaction, so a crash half-way must leave something this
- * migration can finish on the next start without counting a row twice.
+ * `if not exists`, and backfills that fill a period only while the rollup has no row for it, for
+ * the same reason as 0001: SQLite migrations run outside a transaction, so a crash half-way must
+ * leave something this migration can finish on the next start without counting a row twice.
+ * All instances must run this version or later: an older one writes raw rows without their sums.
  */
 
 /** Each rollup with the column holding the start of its period (an ISO timestamp like `ts`). */
