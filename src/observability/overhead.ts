@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 
 /** The response header carrying the gateway's own time, in milliseconds. */
 export const OVERHEAD_HEADER = 'x-openai-api-overhead-ms';
@@ -7,13 +7,17 @@ export const OVERHEAD_HEADER = 'x-openai-api-overhead-ms';
  * Puts the overhead header on a head about to be written with `writeHead(status[, reason][,
  * headers])` — the one call every head goes through: Fastify's replies, the heads routes write
  * after `reply.hijack()`, and Node's implicit head on a first `write()`. A headers object passed
- * is one made for this response (Fastify's own, the routes' spreads), so the header is added to
- * it: `setHeader` instead would move Node off its fast path for the whole head (~1.8 µs measured).
+ * is replaced in `args` by a copy that starts with the header: Node then stays on its fast path
+ * (`setHeader` would leave it, ~1.8 µs measured), and the copy is built along one stable chain of
+ * hidden classes, where adding a property to the caller's object — built differently by each
+ * route — cost ~2 µs in the benchmark's CPU profile. The caller's object is left as it was.
  */
 export function stampOverhead(response: ServerResponse, args: unknown[], overheadMs: number): void {
   const value = formatMs(overheadMs);
-  const headers = typeof args[1] === 'string' ? args[2] : args[1];
-  if (headers !== null && typeof headers === 'object' && !Array.isArray(headers) && Object.isExtensible(headers)) (headers as OutgoingHttpHeaders)[OVERHEAD_HEADER] = value;
+  const at = typeof args[1] === 'string' ? 2 : 1;
+  const headers = args[at];
+  // OVERHEAD_HEADER spelled out: a literal key keeps the copy's first hidden class a constant.
+  if (headers !== null && typeof headers === 'object' && !Array.isArray(headers)) args[at] = Object.assign({ 'x-openai-api-overhead-ms': value }, headers);
   else response.setHeader(OVERHEAD_HEADER, value);
 }
 
