@@ -218,7 +218,7 @@ async function rawTotals(db: Kysely<Schema>, keyId: string, since: Date | undefi
   return { requests: Number(row.requests), tokens: Number(row.tokens), costUsd: Number(row.cost_usd) };
 }
 
-const RAW_GROUPS = { model: `coalesce(model, '(none)')`, key: `coalesce(key_name, '(none)')`, day: 'substr(ts, 1, 10)' } as const;
+const RAW_GROUPS = { model: `coalesce(model, '(none)')`, key: `coalesce(key_name, '(none)')`, upstream: `coalesce(upstream, '(none)')`, day: 'substr(ts, 1, 10)', hour: 'substr(ts, 1, 13)' } as const;
 
 /** A report as computed before the rollup (raw rows only); requests per group are enough to compare. */
 async function rawReport(db: Kysely<Schema>, filter: UsageReportFilter): Promise<Map<string, number>> {

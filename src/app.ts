@@ -20,6 +20,8 @@ import { SocketServer } from './sockets/socket-server.js';
 import type { BackgroundUsage } from './ownership/background-usage.js';
 import type { Ownership } from './ownership/ownership.js';
 import { apiChatRoutes } from './routes/api-chat.js';
+import { conversationRoutes } from './routes/conversations.js';
+import type { Conversations } from './conversations/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -35,6 +37,8 @@ export interface AppDeps {
   streams: ActiveStreams;
   ownership: Ownership;
   backgroundUsage: BackgroundUsage;
+  /** Conversations of /api/chat (issue 16). */
+  conversations: Conversations;
   /** Prometheus metrics: requests counted in flight here, and GET /metrics on this port when metrics_public is set. */
   metrics?: GatewayMetrics;
   /** OpenTelemetry traces; off (the SDK not loaded) unless an OTLP endpoint is configured. */
@@ -62,7 +66,7 @@ export interface ServerLimits {
  * - a response whose head already promised keep-alive (a stream begun before) frees its socket
  *   as soon as it finishes.
  */
-function drainableResponses(): { ServerResponse: typeof ServerResponse; closeKeepAlive(closeUnused: () => void): void } {
+function drainableResponses(): { ServerResponse: typeof ServerResponse; closeKeepAlive(closeUnused: () => void): void; arrived(request: IncomingMessage): void } {
   class DrainableResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
     declare gatewayRequest: GatewayRequest | undefined;
     // Spelled out: the implicit `(...args)` constructor measured ~30 ns more per response.
@@ -81,11 +85,20 @@ function drainableResponses(): { ServerResponse: typeof ServerResponse; closeKee
     return Reflect.apply(ServerResponse.prototype.writeHead, this, args);
   };
   override('writeHead', writeHead);
+  // While closing only: when each request came in, for the 503 Fastify answers it with itself.
+  const arrivals = new WeakMap<IncomingMessage, number>();
   return {
     ServerResponse: DrainableResponse,
+    arrived(request) {
+      arrivals.set(request, performance.now());
+    },
     closeKeepAlive(closeUnused) {
       override('writeHead', function (...args) {
         this.shouldKeepAlive = false;
+        // A request arriving now gets Fastify's 503 before any hook runs (so no gatewayRequest):
+        // its overhead is all the time it spent here.
+        const arrivedAt = this.gatewayRequest === undefined && !this.headersSent ? arrivals.get(this.req) : undefined;
+        if (arrivedAt !== undefined) stampOverhead(this, args, performance.now() - arrivedAt);
         return Reflect.apply(writeHead, this, args);
       });
       override('end', function (...args) {
@@ -139,6 +152,8 @@ export function baseServer(logger: Logger, limits: ServerLimits): FastifyInstanc
     for (const socket of sockets) if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage && !isUpgraded(socket)) socket.destroy();
   };
   app.addHook('preClose', (done) => {
+    // Ahead of Fastify's own listener; added only now, so serving pays nothing for it.
+    app.server.prependListener('request', responses.arrived);
     responses.closeKeepAlive(closeUnused);
     closeUnused();
     done();
@@ -208,7 +223,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   healthRoutes(app);
   const routeDeps = { runtime, finish, streams: deps.streams, ownership: deps.ownership, backgroundUsage: deps.backgroundUsage };
-  apiChatRoutes(app, config, routeDeps);
+  apiChatRoutes(app, config, { ...routeDeps, conversations: deps.conversations });
+  conversationRoutes(app, { runtime, conversations: deps.conversations });
   messagesRoutes(app, routeDeps);
   v1Routes(app, config, routeDeps);
   if (metrics) metricsRoutes(app, { metrics, runtime, listener: 'public' });

@@ -28,6 +28,10 @@ bench/results/partial.raw.json only.
                           when other processes used more than P % of a CPU meanwhile   default 50
   --cpu-prof              V8 CPU profile (the profiler of node --cpu-prof) of the gateway and the
                           relay during each measured window: hottest functions, src/ file:line
+  --redis [URL]           instead of the scenarios above: a gateway with limits shared through
+                          Redis (redis_url) next to one with in-memory limits, JSON at 64
+                          connections, --scaling-rounds × --scaling-duration; prints its table
+                          and writes bench/results/redis.raw.json       default URL redis://127.0.0.1:6379
   --readme                also replace the performance table in README.md
   --no-build              skip "npm run build" (when dist/ is fresh)
   --no-install            skip installing bench/node_modules
@@ -79,6 +83,7 @@ export function parseFlags(argv) {
     install: true,
     keep: false,
     help: false,
+    redisUrl: undefined,
   };
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index];
@@ -137,6 +142,10 @@ export function parseFlags(argv) {
         break;
       case '--no-install':
         flags.install = false;
+        break;
+      case '--redis':
+        // The URL is optional: take the next argument only when it is one.
+        flags.redisUrl = inline ?? (/^rediss?:\/\//.test(argv[index + 1] ?? '') ? argv[++index] : 'redis://127.0.0.1:6379');
         break;
       case '--keep':
         flags.keep = true;

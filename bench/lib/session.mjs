@@ -13,6 +13,7 @@ import { fmt, measure, RETRY_SHARE, rotate, say } from './measure.mjs';
 import { cpuPlan, pinSelf, rssBytes, startProcess, stopAllProcesses } from './proc.mjs';
 import { compactMarkdown, evaluate, markdown, SCENARIOS, summarise } from './report.mjs';
 import { gatewayEvidence, gitDescription, otherLoad, replaceBlock, requireFromBench, requireFromRoot, versionOf } from './run-info.mjs';
+import { redisMarkdown, redisScenario } from './redis-scenario.mjs';
 import { scalingScenario } from './scaling-scenario.mjs';
 import { slowScenario } from './slow-scenario.mjs';
 import { CHAT_PATH, directTarget, gatewayTarget, nginxTarget, portkeyTarget, relayTarget } from './targets.mjs';
@@ -47,6 +48,7 @@ async function session(flags, dir) {
   const upstreamServer = startProcess('fake-upstream', process.execPath, [join(BENCH, 'lib', 'fake-upstream.mjs')], { cpu: plan.load });
   const { port } = await upstreamServer.readyLine();
   const upstream = { port, server: upstreamServer };
+  if (flags.redisUrl !== undefined) return redisSession(flags, dir, plan, upstream);
 
   const targets = [directTarget(upstream)];
   const starters = { relay: relayTarget, gateway: gatewayTarget, nginx: nginxTarget, portkey: portkeyTarget };
@@ -192,4 +194,19 @@ async function session(flags, dir) {
   return failures.length > 0 ? 1 : 0;
 }
 
-
+/** `--redis`: only the shared-limits comparison (redis-scenario.mjs); RESULTS.md is left alone. */
+async function redisSession(flags, dir, plan, upstream) {
+  say(`redis: ${flags.scalingRounds} rounds × ${flags.scalingDurationMs / 1000} s; ${plan.note}`);
+  const { rows, failures } = await redisScenario(upstream, flags, dir, plan);
+  await upstream.server.stop();
+  if (rows) {
+    const text = redisMarkdown(rows, { rounds: flags.scalingRounds, durationS: flags.scalingDurationMs / 1000 });
+    process.stdout.write(`\n${text}\n\nRedis's CPU and commands are its whole server's during the shared gateway's windows: other clients of the same Redis add to them.\n`);
+    mkdirSync(join(BENCH, 'results'), { recursive: true });
+    const rawFile = join(BENCH, 'results', flags.smoke ? 'redis-smoke.raw.json' : 'redis.raw.json');
+    writeFileSync(rawFile, JSON.stringify({ date: new Date().toISOString(), flags, rows, failures }, null, 1));
+    say(`raw results: ${rawFile}`);
+  }
+  for (const failure of failures) say(`FAIL ${failure}`);
+  return failures.length > 0 ? 1 : 0;
+}

@@ -71,7 +71,7 @@ export async function relayTarget(upstream, { cpu, dir, name = 'relay', cpuProfi
  * The gateway in its production shape: an app key with rpm/tpm/budget limits, metering to SQLite,
  * one JSON log line per request written to a file (so logging costs what it costs).
  */
-export async function gatewayTarget(upstream, { cpu, dir, name = 'gateway', keys = 1, upstreams = 0, cpuProfileDir }) {
+export async function gatewayTarget(upstream, { cpu, dir, name = 'gateway', keys = 1, upstreams = 0, cpuProfileDir, env = {}, note = '' }) {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
   const port = await freePort();
@@ -80,14 +80,14 @@ export async function gatewayTarget(upstream, { cpu, dir, name = 'gateway', keys
   const server = startProcess(name, process.execPath, ['--import', cpuProfileDir ? PROFILE_ON_SIGNAL : LOOP_MONITOR, join(ROOT, 'bin', 'openai-api.js'), 'serve'], {
     cpu,
     cwd: home,
-    env: { HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: `sqlite:${join(home, 'gateway.sqlite')}`, LOG_LEVEL: 'info', BENCH_LOOP_REPORT: join(home, 'loop.json'), BENCH_CPU_PROFILE_DIR: cpuProfileDir ?? '' },
+    env: { HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: `sqlite:${join(home, 'gateway.sqlite')}`, LOG_LEVEL: 'info', BENCH_LOOP_REPORT: join(home, 'loop.json'), BENCH_CPU_PROFILE_DIR: cpuProfileDir ?? '', ...env },
     stdoutFile: join(home, 'gateway.log'),
     stderrFile: join(home, 'gateway.err'),
   });
   await waitForPort(port, { process: server, timeoutMs: 120_000 });
   return target({
     name,
-    description: `openai-api: app key with limits, SQLite metering, request log to a file${upstreams > 0 ? `, ${upstreams} upstreams` : ''}`,
+    description: `openai-api: app key with limits, SQLite metering, request log to a file${upstreams > 0 ? `, ${upstreams} upstreams` : ''}${note}`,
     origin: `http://127.0.0.1:${port}`,
     clientKey,
     upstreamKey,

@@ -23,6 +23,20 @@ export interface AppKey {
   readonly allowOrigin: ReadonlySet<string> | undefined;
   /** Endpoints granted beyond the defaults, at the owner's risk; undefined = none. */
   readonly endpoints: EndpointGrants | undefined;
+  /** The key's own memory settings for /api/chat conversations; undefined where the owner's apply. */
+  readonly memory: KeyMemory;
+  /** Seconds answers are cached (0 = off for the key); undefined takes the owner's cache_ttl. */
+  readonly cacheTtl: number | undefined;
+  /** The owner's group of keys sharing cached answers; undefined = the key's own. */
+  readonly cacheGroup: string | undefined;
+}
+
+/** A key's memory settings as set on it (config.json, CLI, admin API); undefined takes the owner's. */
+export interface KeyMemory {
+  readonly enabled: boolean | undefined;
+  readonly maxTokens: number | undefined;
+  readonly maxTurns: number | undefined;
+  readonly ttlSeconds: number | undefined;
 }
 
 export function toAppKey(row: AppKeyRow): AppKey {
@@ -43,5 +57,8 @@ export function toAppKey(row: AppKeyRow): AppKey {
     maxTokensCeiling: row.maxTokensCeiling ?? undefined,
     allowOrigin: row.allowOrigin ? new Set(row.allowOrigin) : undefined,
     endpoints: EndpointGrants.from(row.endpoints),
+    cacheTtl: row.cacheTtl ?? undefined,
+    cacheGroup: row.cacheGroup ?? undefined,
+    memory: Object.freeze({ enabled: row.memory ?? undefined, maxTokens: row.memoryMaxTokens ?? undefined, maxTurns: row.memoryMaxTurns ?? undefined, ttlSeconds: row.memoryTtl ?? undefined }),
   });
 }

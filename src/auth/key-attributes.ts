@@ -26,6 +26,12 @@ export function attributesToSettings(attributes: KeyAttributes): Partial<KeySett
   if (attributes.allow_origin !== undefined) settings.allowOrigin = attributes.allow_origin;
   if (attributes.endpoints !== undefined) settings.endpoints = attributes.endpoints;
   if (attributes.metadata !== undefined) settings.metadata = attributes.metadata;
+  if (attributes.memory !== undefined) settings.memory = attributes.memory;
+  if (attributes.memory_max_tokens !== undefined) settings.memoryMaxTokens = attributes.memory_max_tokens;
+  if (attributes.memory_max_turns !== undefined) settings.memoryMaxTurns = attributes.memory_max_turns;
+  if (attributes.memory_ttl !== undefined) settings.memoryTtl = attributes.memory_ttl;
+  if (attributes.cache_ttl !== undefined) settings.cacheTtl = attributes.cache_ttl;
+  if (attributes.cache_group !== undefined) settings.cacheGroup = attributes.cache_group;
   return settings;
 }
 

@@ -1,32 +1,8 @@
-import type { KeyDefaults } from '../domain/key-settings.js';
+import type { PublicKey } from '../admin/console-types.js';
 import type { AppKeyRow } from '../storage/keys-repository.js';
 
-/** What the CLI and the admin API show of a key, in the snake_case of config.json. */
-export interface PublicKey {
-  name: string;
-  id: string;
-  prefix: string;
-  source: string;
-  enabled: boolean;
-  expires_at: string | null;
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  rpd: number | null;
-  budget_tokens: number | null;
-  budget_usd: number | null;
-  budget_period: string | null;
-  bot_desc: string | null;
-  persona_mode: string | null;
-  defaults: KeyDefaults | null;
-  max_tokens_ceiling: number | null;
-  allow_origin: string[] | null;
-  endpoints: string[] | null;
-  metadata: Record<string, unknown> | null;
-  created_at: string;
-  updated_at: string;
-  last_used_at: string | null;
-}
+/** What the CLI and the admin API show of a key (declared with the admin API's other answers). */
+export type { PublicKey };
 
 /** An allowlist, field by field: the hash never leaves the repository. */
 export function publicKey(row: AppKeyRow): PublicKey {
@@ -51,6 +27,12 @@ export function publicKey(row: AppKeyRow): PublicKey {
     allow_origin: row.allowOrigin,
     endpoints: row.endpoints,
     metadata: row.metadata,
+    memory: row.memory,
+    memory_max_tokens: row.memoryMaxTokens,
+    memory_max_turns: row.memoryMaxTurns,
+    memory_ttl: row.memoryTtl,
+    cache_ttl: row.cacheTtl,
+    cache_group: row.cacheGroup,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
     last_used_at: row.lastUsedAt?.toISOString() ?? null,

@@ -3,7 +3,7 @@ import { UsageError } from './flags.js';
 export { UsageError };
 
 /** Commands with their own flags; everything after the command word is theirs to parse. */
-export const SUBCOMMANDS = ['keys', 'usage'] as const;
+export const SUBCOMMANDS = ['keys', 'usage', 'conversations'] as const;
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 export type CliArgs =

@@ -8,7 +8,7 @@ import { UsageError, type FlagSpec } from './flags.js';
 type DefaultName = keyof KeyDefaults;
 
 /** How the text of a flag becomes the JSON value config.json would hold. */
-type Kind = 'number' | 'text' | 'list' | 'json' | 'off';
+type Kind = 'number' | 'text' | 'list' | 'json' | 'off' | 'switch';
 
 interface AttributeFlag extends FlagSpec {
   readonly kind: Kind;
@@ -47,6 +47,12 @@ export const ATTRIBUTE_FLAGS: readonly AttributeFlag[] = [
   { name: 'allow-origin', value: 'ORIGINS', kind: 'text', path: ['allow_origin'], setting: 'allowOrigin', expect: 'origins separated by ",", e.g. "https://a.example,https://b.example"' },
   { name: 'endpoints', value: 'LIST', kind: 'list', path: ['endpoints'], setting: 'endpoints', expect: 'extra endpoints, at your own risk: "METHOD /v1/path" grants separated by ",", e.g. "POST /v1/fine_tuning/jobs,* /v1/evals*"' },
   { name: 'metadata', value: 'JSON', kind: 'json', path: ['metadata'], setting: 'metadata', expect: `a JSON object, e.g. '{"team":"mobile"}'` },
+  { name: 'memory', value: 'on|off', kind: 'switch', path: ['memory'], setting: 'memory', expect: 'on or off (conversations of /api/chat)' },
+  { name: 'memory-max-tokens', value: 'N', kind: 'number', path: ['memory_max_tokens'], setting: 'memoryMaxTokens', expect: `${POSITIVE_INT} up to 1000000 (tokens of conversation history sent with a prompt)` },
+  { name: 'memory-max-turns', value: 'N', kind: 'number', path: ['memory_max_turns'], setting: 'memoryMaxTurns', expect: `${POSITIVE_INT} up to 1000 (turns a conversation remembers)` },
+  { name: 'memory-ttl', value: 'SECONDS', kind: 'number', path: ['memory_ttl'], setting: 'memoryTtl', expect: `${POSITIVE_INT} up to 31536000 (seconds a conversation is kept after its last message)` },
+  { name: 'cache-ttl', value: 'SECONDS', kind: 'number', path: ['cache_ttl'], setting: 'cacheTtl', expect: 'an integer from 0 (off for this key) to 31536000 (seconds an answer stays in the response cache)' },
+  { name: 'cache-group', value: 'NAME', kind: 'text', path: ['cache_group'], setting: 'cacheGroup', expect: 'a group name (keys in one group share cached answers), 1-64 letters, digits, ".", "_" or "-"' },
   { name: 'disabled', kind: 'off', path: ['enabled'], expect: 'no value' },
 ];
 
@@ -73,6 +79,9 @@ function convert(flag: AttributeFlag, text: string): unknown {
       }
     case 'off':
       return false;
+    case 'switch':
+      // Anything else stays a string, so the schema rejects it by type.
+      return text === 'on' ? true : text === 'off' ? false : text;
   }
 }
 

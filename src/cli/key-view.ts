@@ -96,8 +96,26 @@ export function renderKeyDetails(row: AppKeyRow, now: Date): string {
     ['allow_origin', row.allowOrigin === null ? NONE : row.allowOrigin.join(',')],
     ['endpoints', row.endpoints === null || row.endpoints.length === 0 ? NONE : row.endpoints.join(', ')],
     ['metadata', row.metadata === null ? NONE : JSON.stringify(row.metadata)],
+    ['memory', describeMemory(row)],
+    ['cache', describeCache(row)],
     ['created', formatTime(row.createdAt, NONE)],
     ['updated', formatTime(row.updatedAt, NONE)],
     ['last used', formatTime(row.lastUsedAt, 'never')],
   ]);
+}
+
+/** A key's response cache settings; an unset TTL follows the gateway's cache_ttl. */
+function describeCache(row: AppKeyRow): string {
+  const ttl = row.cacheTtl === null ? '(gateway default)' : row.cacheTtl === 0 ? 'off' : `ttl ${row.cacheTtl}s`;
+  return row.cacheGroup === null ? ttl : `${ttl}, group ${row.cacheGroup}`;
+}
+
+/** A key's own conversation memory settings; unset ones follow the gateway's (config.json). */
+function describeMemory(row: AppKeyRow): string {
+  const parts: string[] = [];
+  if (row.memory !== null) parts.push(row.memory ? 'on' : 'off');
+  if (row.memoryMaxTokens !== null) parts.push(`max_tokens ${row.memoryMaxTokens}`);
+  if (row.memoryMaxTurns !== null) parts.push(`max_turns ${row.memoryMaxTurns}`);
+  if (row.memoryTtl !== null) parts.push(`ttl ${row.memoryTtl}s`);
+  return parts.length === 0 ? '(gateway default)' : parts.join(', ');
 }

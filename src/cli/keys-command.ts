@@ -1,4 +1,5 @@
 import { attributesToSettings } from '../auth/key-attributes.js';
+import { announceKeyChange } from '../cluster/announce-key-change.js';
 import { generateKeySecret, hashKeySecret, keyPrefix } from '../auth/key-secret.js';
 import { keyNameSchema } from '../config/key-entry.js';
 import { nearestName } from '../config/near-miss.js';
@@ -59,7 +60,8 @@ defaults, where its models, budget and ceiling may not be enforced (see SECURITY
 
 Every command takes --config PATH (default ./config.json, or CONFIG_FILE) to find the database
 (database_url / DATABASE_URL). Keys declared in config.json are listed with source "config"
-and are changed there, not here.
+and are changed there, not here. With redis_url (REDIS_URL) set, a change is announced to the
+running gateways at once; without it, or with Redis down, they pick it up within a few seconds.
 `;
 
 /** `openai-api keys …`: exit 0 done, 1 could not be done, 2 bad command line (nothing changed). */
@@ -96,10 +98,11 @@ const HANDLERS: Record<KeysSubcommand, (context: Context) => Promise<void>> = {
     const valid = keyNameSchema.safeParse(name);
     if (!valid.success) throw new UsageError(`key name ${JSON.stringify(name)} ${valid.error.issues[0]?.message ?? 'is not valid'}`);
     const attributes = attributesFromFlags(c.parsed.flags);
-    await withStore(c.configPath, c.io, async ({ keys }) => {
+    await withStore(c.configPath, c.io, async ({ keys, config }) => {
       const secret = generateKeySecret();
       const row = await keys.create({ ...attributesToSettings(attributes), name, keyHash: hashKeySecret(secret), keyPrefix: keyPrefix(secret), source: 'cli' });
       printSecret(c, row, secret, `Created key "${row.name}" (id ${row.id}, prefix ${row.keyPrefix}).`);
+      await announceKeyChange(config, row.id, c.io.err);
     });
   },
 
@@ -130,6 +133,7 @@ const HANDLERS: Record<KeysSubcommand, (context: Context) => Promise<void>> = {
       const row = await store.keys.update(name, updatePatch(current, attributes, cleared));
       if (!c.json) c.io.out(`Updated key "${row.name}".\n`);
       printKey(c, row);
+      await announceKeyChange(store.config, row.id, c.io.err);
     });
   },
 
@@ -143,6 +147,7 @@ const HANDLERS: Record<KeysSubcommand, (context: Context) => Promise<void>> = {
       const secret = generateKeySecret();
       const row = await store.keys.replaceSecret(name, hashKeySecret(secret), keyPrefix(secret));
       printSecret(c, row, secret, `Rotated key "${row.name}" (new prefix ${row.keyPrefix}): the old secret no longer works.`);
+      await announceKeyChange(store.config, row.id, c.io.err);
     });
   },
 
@@ -158,6 +163,7 @@ const HANDLERS: Record<KeysSubcommand, (context: Context) => Promise<void>> = {
       // Deleted between the check and here by someone else: the outcome the operator wanted.
       await store.keys.delete(name);
       c.io.out(c.json ? `${JSON.stringify({ name: row.name, id: row.id, deleted: true })}\n` : `Deleted key "${row.name}" (${row.keyPrefix}). Its usage records are kept.\n`);
+      await announceKeyChange(store.config, row.id, c.io.err);
     });
   },
 };
@@ -170,6 +176,7 @@ async function setEnabled(c: Context, enabled: boolean): Promise<void> {
     const verb = enabled ? 'enabled' : 'disabled';
     if (c.json) c.io.out(`${JSON.stringify(publicKey(row), null, 2)}\n`);
     else c.io.out(current === row ? `Key "${row.name}" was already ${verb}.\n` : `Key "${row.name}" ${verb}.\n`);
+    if (current !== row) await announceKeyChange(store.config, row.id, c.io.err);
   });
 }
 

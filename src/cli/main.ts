@@ -12,6 +12,7 @@ Usage:
   openai-api keys list | show NAME | update NAME [flags] | disable NAME | enable NAME
   openai-api keys rotate NAME | delete NAME [--yes]
   openai-api usage [--key NAME] [--since DATE] [--until DATE] [--by model|day|key] [--json]
+  openai-api conversations list | show ID | delete ID  --key NAME   what /api/chat remembers
   openai-api --help | --version
 
 "openai-api keys --help" and "openai-api usage --help" list their flags.
@@ -57,7 +58,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Imported on demand: `keys` and `usage` need neither Fastify nor undici, and start faster.
   if (args.command !== 'serve') {
     const run =
-      args.command === 'keys' ? (await import('./keys-command.js')).keysCommand : (await import('./usage-command.js')).usageCommand;
+      args.command === 'keys'
+        ? (await import('./keys-command.js')).keysCommand
+        : args.command === 'conversations'
+          ? (await import('./conversations-command.js')).conversationsCommand
+          : (await import('./usage-command.js')).usageCommand;
     return run(args.argv, args.config, processIo());
   }
   if (args.help) {

@@ -2,6 +2,7 @@ import type { KeyAttributes } from './key-entry.js';
 import type { PoolSettings, UpstreamConfig } from './upstream-entry.js';
 import type { ModelPrice } from '../domain/model-price.js';
 import type { TracingConfig } from './tracing-config.js';
+import type { MemorySettings } from '../domain/conversation.js';
 
 /** The gateway's whole configuration, parsed once at start-up and frozen. */
 export interface Config {
@@ -49,10 +50,25 @@ export interface Config {
   readonly v1Defaults: boolean;
   /** `sqlite:./data/openai-api.sqlite` by default, or a postgres:// URL. */
   readonly databaseUrl: string;
+  /**
+   * Redis shared by every instance (limits, key changes, upstream key health, the response cache);
+   * `url` is empty for one instance on its own. Every key written starts with `prefix`.
+   */
+  readonly redis: { readonly url: string; readonly prefix: string };
   /** App keys declared in config.json, secrets resolved (from `key` or `key_env`). */
   readonly keys: readonly ConfiguredKey[];
   /** The admin API: off when the token is empty; its own listener, loopback unless admin_host says otherwise. */
-  readonly admin: { readonly token: string; readonly host: string; readonly port: number };
+  readonly admin: {
+    readonly token: string;
+    readonly host: string;
+    readonly port: number;
+    /**
+     * The admin listener sits behind a reverse proxy this gateway trusts: the web console takes the
+     * client's address (sign-in rate limit) from the last `X-Forwarded-For` entry and https from
+     * `X-Forwarded-Proto` (the session cookie's `Secure`). Off: the socket's own address and TLS.
+     */
+    readonly trustProxy: boolean;
+  };
   /**
    * GET /metrics: on the admin listener with the admin token or `token` (a token alone starts that
    * listener for /metrics); on the public port too when `public`, with `token` when one is set.
@@ -69,6 +85,13 @@ export interface Config {
   readonly usageFlushIntervalMs: number;
   /** Days raw usage records are kept (the hourly rollup is kept forever); 0 keeps them forever. */
   readonly usageRetentionDays: number;
+  /**
+   * The response cache: the TTL of keys that set none (0 = off), the longest a request may ask
+   * for itself (0 = requests cannot), the in-process store's budget and the largest answer kept.
+   */
+  readonly cache: { readonly ttlMs: number; readonly maxRequestTtlMs: number; readonly maxBytes: number; readonly maxEntryBytes: number };
+  /** Conversations of /api/chat (issue 16): the owner's memory settings, which a key's own override. */
+  readonly memory: MemorySettings;
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly bodies: boolean;

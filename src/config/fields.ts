@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseByteSize } from './byte-size.js';
 import { keyEntrySchema } from './key-entry.js';
 import { upstreamsSchema } from './upstream-entry.js';
+import { MEMORY_BOUNDS } from '../domain/conversation.js';
 
 /** How a value arriving as an environment string is read before validation. */
 export type EnvKind = 'string' | 'number' | 'boolean' | 'json';
@@ -85,10 +86,13 @@ export const FIELDS = {
   openai_project: field(['OPENAI_PROJECT', 'OPENAI_PROJECT_ID'], 'string', 'a project id such as "proj_..."', z.string()),
   v1_defaults: field(['V1_DEFAULTS'], 'boolean', 'true or false', z.boolean()),
   database_url: field(['DATABASE_URL'], 'string', 'sqlite:./path.sqlite, sqlite::memory: or postgres://user@host:5432/db', z.string().regex(/^(sqlite:|postgres(ql)?:\/\/|[^:]+\.(sqlite|db)$)/)),
+  redis_url: field(['REDIS_URL'], 'string', 'empty (one instance), or redis://[user:password@]host:6379[/db] or rediss:// for TLS', z.union([z.literal(''), z.string().regex(/^rediss?:\/\/[^\s]+$/)])),
+  redis_prefix: field(['REDIS_PREFIX'], 'string', 'a prefix of 1 to 64 characters for every Redis key this gateway writes, e.g. "openai-api:"', z.string().min(1).max(64)),
   keys: field(['KEYS'], 'json', 'an array of app keys ({"name", "key" or "key_env", limits…})', z.array(keyEntrySchema)),
   admin_token: field(['ADMIN_TOKEN'], 'string', 'a token of at least 16 characters (empty turns the admin API off)', z.union([z.literal(''), z.string().min(16)])),
   admin_host: field(['ADMIN_HOST'], 'string', 'an address for the admin API to listen on (default 127.0.0.1)', z.string().min(1)),
   admin_port: field(['ADMIN_PORT'], 'number', 'an integer from 0 to 65535', z.number().int().min(0).max(65535)),
+  trust_proxy: field(['TRUST_PROXY'], 'boolean', 'true or false', z.boolean()),
   metrics_token: field(['METRICS_TOKEN'], 'string', 'a token of at least 16 characters for scraping GET /metrics (empty: the admin token only)', z.union([z.literal(''), z.string().min(16)])),
   metrics_public: field(['METRICS_PUBLIC'], 'boolean', 'true or false', z.boolean()),
   prices: field(['PRICES'], 'json', 'an object of model → {"input", "cached_input", "cache_write_input", "output", "audio_input", "audio_output"} in USD per 1M tokens', z.record(z.string().min(1), modelPrice)),
@@ -100,7 +104,15 @@ export const FIELDS = {
   drain_timeout: field(['DRAIN_TIMEOUT'], 'number', 'seconds to let in-flight requests finish at shutdown, 0 to 3600', z.number().min(0).max(3600)),
   fail_open: field(['FAIL_OPEN'], 'boolean', 'true or false', z.boolean()),
   usage_flush_interval: field(['USAGE_FLUSH_INTERVAL'], 'number', 'seconds, a positive number up to 60', z.number().positive().max(60)),
+  cache_ttl: field(['CACHE_TTL'], 'number', 'seconds an answer stays in the response cache for every key that sets no cache_ttl of its own, an integer from 0 (off) to 31536000', z.number().int().min(0).max(31_536_000)),
+  cache_max_ttl: field(['CACHE_MAX_TTL'], 'number', 'the most seconds a request may ask the response cache for itself (Cache-Control: max-age), an integer from 0 (requests cannot turn it on) to 31536000', z.number().int().min(0).max(31_536_000)),
+  cache_max_bytes: field(['CACHE_MAX_BYTES'], 'string', 'a size in bytes, or with a unit such as "64MiB" (the in-process response cache)', byteSize),
+  cache_max_entry_bytes: field(['CACHE_MAX_ENTRY_BYTES'], 'string', 'a size in bytes, or with a unit such as "1MiB" (the largest answer cached)', byteSize),
   usage_retention: field(['USAGE_RETENTION'], 'number', 'days of raw usage records to keep, an integer from 0 (forever) to 36500', z.number().int().min(0).max(36_500)),
+  memory: field(['MEMORY'], 'boolean', 'true or false (conversations of /api/chat, when a request sends conversation_id)', z.boolean()),
+  memory_max_tokens: field(['MEMORY_MAX_TOKENS'], 'number', `tokens of conversation history sent with a prompt, an integer from 1 to ${MEMORY_BOUNDS.maxTokens}`, z.number().int().positive().max(MEMORY_BOUNDS.maxTokens)),
+  memory_max_turns: field(['MEMORY_MAX_TURNS'], 'number', `turns a conversation remembers, an integer from 1 to ${MEMORY_BOUNDS.maxTurns}`, z.number().int().positive().max(MEMORY_BOUNDS.maxTurns)),
+  memory_ttl: field(['MEMORY_TTL'], 'number', `seconds a conversation is kept after its last message, an integer from 1 to ${MEMORY_BOUNDS.ttlSeconds} (365 days)`, z.number().int().positive().max(MEMORY_BOUNDS.ttlSeconds)),
   upstreams: field(['UPSTREAMS'], 'json', 'an array of upstreams ({"name", "type", "base_url", "api_keys" or "api_keys_env", "weight", "models", …})', upstreamsSchema),
   max_attempts: field(['MAX_ATTEMPTS'], 'number', 'an integer from 1 to 10 (upstream attempts per request, retries included)', z.number().int().min(1).max(10)),
   retry_base_delay: field(['RETRY_BASE_DELAY'], 'number', 'seconds, a number from 0 to 10', z.number().min(0).max(10)),

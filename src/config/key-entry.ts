@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BUDGET_PERIODS, PERSONA_MODES } from '../domain/key-settings.js';
+import { MEMORY_BOUNDS } from '../domain/conversation.js';
 
 const positiveInt = z.number().int().positive();
 const origins = z.union([z.string(), z.array(z.string())]).transform((value) =>
@@ -76,6 +77,15 @@ export const keyAttributesSchema = z
     /** Endpoints beyond the defaults, granted at the owner's risk: "POST /v1/fine_tuning/jobs", "* /v1/evals*". */
     endpoints: endpointGrants.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    /** Conversations of /api/chat (issue 16); unset takes the owner's memory settings. */
+    memory: z.boolean().optional(),
+    memory_max_tokens: positiveInt.max(MEMORY_BOUNDS.maxTokens).optional(),
+    memory_max_turns: positiveInt.max(MEMORY_BOUNDS.maxTurns).optional(),
+    memory_ttl: positiveInt.max(MEMORY_BOUNDS.ttlSeconds).optional(),
+    /** The response cache: seconds an answer is kept (0 = off for this key); unset takes the owner's cache_ttl. */
+    cache_ttl: z.number().int().min(0).max(31_536_000).optional(),
+    /** Keys with the same cache_group share cached answers (the owner's choice); unset keeps them the key's own. */
+    cache_group: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' }).optional(),
   })
   .strict();
 

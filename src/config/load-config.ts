@@ -292,8 +292,9 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
     modelAlias: v.model_alias,
     v1Defaults: v.v1_defaults,
     databaseUrl: v.database_url,
+    redis: { url: v.redis_url, prefix: v.redis_prefix },
     keys: resolveKeys(v.keys, env),
-    admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port },
+    admin: { token: v.admin_token, host: v.admin_host, port: v.admin_port, trustProxy: v.trust_proxy },
     metrics: { token: v.metrics_token, public: v.metrics_public },
     prices: Object.fromEntries(Object.entries(v.prices).map(([model, p]) => [model, priceOf(p)])),
     fallbackPrice: v.fallback_price && priceOf(v.fallback_price),
@@ -301,6 +302,8 @@ function buildConfig(v: ConfigValues, configFile: string | undefined, env: NodeJ
     drainTimeoutMs: v.drain_timeout * 1000,
     usageFlushIntervalMs: v.usage_flush_interval * 1000,
     usageRetentionDays: v.usage_retention,
+    cache: { ttlMs: v.cache_ttl * 1000, maxRequestTtlMs: v.cache_max_ttl * 1000, maxBytes: v.cache_max_bytes, maxEntryBytes: v.cache_max_entry_bytes },
+    memory: { enabled: v.memory, maxTokens: v.memory_max_tokens, maxTurns: v.memory_max_turns, ttlSeconds: v.memory_ttl },
     log: { level: v.log_level as Config['log']['level'], bodies: v.log_bodies },
     tracing: tracingFromEnv(env, (message) => {
       throw new ConfigError(`config error: ${message}`);

@@ -56,5 +56,14 @@ export interface KeySettings {
   allowOrigin: string[] | null;
   /** Endpoint grants ("POST /v1/fine_tuning/jobs") beyond the defaults, at the owner's risk; null grants none. */
   endpoints: string[] | null;
+  /** Conversations of /api/chat (issue 16): on/off, history tokens, turns, seconds kept; null takes the owner's setting. */
+  memory: boolean | null;
+  memoryMaxTokens: number | null;
+  memoryMaxTurns: number | null;
+  memoryTtl: number | null;
+  /** Seconds an answer stays in the response cache (0 = caching off for the key, whatever its requests ask); null takes the owner's `cache_ttl`. */
+  cacheTtl: number | null;
+  /** Keys with the same group read and write each other's cached answers; null keeps the key's entries its own. */
+  cacheGroup: string | null;
   metadata: Record<string, unknown> | null;
 }

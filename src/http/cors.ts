@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 const ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 const DEFAULT_ALLOWED_HEADERS = 'Authorization, Content-Type';
 const EXPOSED_HEADERS =
-  'x-request-id, openai-request-id, openai-processing-ms, x-openai-api-upstream, x-openai-api-attempts, retry-after, ' +
+  'x-request-id, openai-request-id, openai-processing-ms, x-openai-api-upstream, x-openai-api-attempts, x-openai-api-cache, retry-after, ' +
   'x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, ' +
   'x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens';
 // A header list a browser may ask for in a preflight: plain header-name tokens only.

@@ -1,10 +1,11 @@
 import { GatewayError, type ErrorCode } from '../errors/index.js';
 import { formatGoDuration } from './go-duration.js';
-import { budgetPeriod, type KeyState } from './key-state.js';
+import { budgetPeriod } from './key-state.js';
 import type { Ledger } from './ledger.js';
 import type { KeyLimits } from './limit-store.js';
 import { describePeriod, type PeriodKind } from './periods.js';
 import { setRequestHeaders, setRetryHeaders, setTokenHeaders } from './rate-limit-headers.js';
+import type { RequestWindow, TokenWindow } from './sliding-window.js';
 
 /** What the client is told when retrying cannot help soon: openai-node's default backoff window. */
 const NEVER_RETRY_MS = 60_000;
@@ -18,12 +19,25 @@ interface Failure {
   rpd?: boolean;
 }
 
+type LedgerView = Pick<Ledger, 'requests' | 'tokens' | 'costUsd' | 'reservedTokens' | 'reservedUsd' | 'end'>;
+
+/**
+ * What a refusal reads of a key: the in-memory KeyState, or the shared store's answer
+ * (redis-limit-store.ts) dressed as one, so both give the same 429.
+ */
+export interface LimitView {
+  readonly requests: Pick<RequestWindow, 'count' | 'expiryOf' | 'msUntilEmpty'> | undefined;
+  readonly tokens: Pick<TokenWindow, 'used' | 'freeAt' | 'msUntilEmpty'> | undefined;
+  readonly day: Pick<Ledger, 'requests' | 'end'> | undefined;
+  ledger(kind: PeriodKind): LedgerView | undefined;
+}
+
 /**
  * The 429 for a request that does not fit. Runs only on rejection, after the tracker has read
  * the windows at `now`. When several limits fail, a budget wins (retrying does not help), else
  * the limit with the longest wait, so Retry-After is the real wait for all of them.
  */
-export function limitRejection(state: KeyState, keyName: string, limits: KeyLimits, tokens: number, costUsd: number, now: number): GatewayError {
+export function limitRejection(state: LimitView, keyName: string, limits: KeyLimits, tokens: number, costUsd: number, now: number): GatewayError {
   const key = JSON.stringify(keyName);
   const failures: Failure[] = [];
   const { rpm, rpd, tpm, budgetTokens, budgetUsd } = limits;
@@ -97,7 +111,7 @@ export function exceedsUsd(total: number, budget: number): boolean {
   return total > budget + 5e-10;
 }
 
-function budgetFailure(key: string, amount: string, spend: string, period: PeriodKind, ledger: Ledger, now: number): Failure {
+function budgetFailure(key: string, amount: string, spend: string, period: PeriodKind, ledger: LedgerView, now: number): Failure {
   const waitMs = ledger.end - now;
   let reset: string;
   if (period === 'total') reset = 'It does not reset.';

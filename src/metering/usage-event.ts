@@ -1,8 +1,8 @@
 import type { RecordedErrorCode } from '../errors/index.js';
 import type { Usage } from '../streaming/usage.js';
 
-/** Whether token counts came from the upstream, were estimated by us (a stream cut early), or are unknown. */
-export type UsageSource = 'upstream' | 'estimated' | 'none';
+/** Whether token counts came from the upstream, were estimated by us (a stream cut early), are unknown, or are a cached answer's (served by the response cache at no cost). */
+export type UsageSource = 'upstream' | 'estimated' | 'none' | 'cache';
 
 /** One finished request, as metering records it. */
 export interface UsageEvent {
@@ -24,6 +24,8 @@ export interface UsageEvent {
   ttfbMs: number | undefined;
   aborted: boolean;
   errorCode: RecordedErrorCode | undefined;
+  /** The /api/chat conversation the request named, if any. */
+  conversationId?: string | undefined;
 }
 
 /** Where finished requests go. `record` must never block or throw on the request path. */

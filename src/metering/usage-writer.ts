@@ -75,6 +75,7 @@ export class UsageWriter implements Meter {
       aborted: event.aborted,
       usageSource: event.usageSource,
       errorCode: event.errorCode ?? null,
+      conversationId: event.conversationId ?? null,
     });
     if (event.keyId !== undefined) this.lastUsed.set(event.keyId, event.time);
     if (this.queue.length > this.maxQueued) {

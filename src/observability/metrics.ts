@@ -36,6 +36,8 @@ export interface RequestObservation {
   readonly usage: TokenCounts | undefined;
   readonly costUsd: number | null | undefined;
   readonly errorCode: string | undefined;
+  /** What the response cache did (`hit`, `miss`, `bypass`); undefined when it had no part in the request. */
+  readonly cache?: 'hit' | 'miss' | 'bypass' | undefined;
 }
 
 /** An upstream as the scrape reads it (upstream/pool-state.ts `UpstreamStateReport` has this shape). */
@@ -56,6 +58,8 @@ export interface MetricSources {
   activeRelays(): number;
   usageQueueDepth(): number;
   databaseUp(): boolean;
+  /** Whether the shared Redis is reachable; not given without `redis_url` (no such gauge then). */
+  redisUp?(): boolean;
   appKeys(): number;
 }
 
@@ -142,6 +146,8 @@ export class GatewayMetrics {
   readonly #cost = new CounterFamily('openai_api_cost_usd_total', 'Cost in USD from the price table, by key and model.', ['key', 'model']);
   readonly #errors = new CounterFamily('openai_api_errors_total', 'Requests that ended with an error, by error code (the catalogue in docs/errors.md, or upstream_<status>).', ['code']);
   readonly #rejections = new CounterFamily('openai_api_limit_rejections_total', "Requests refused by a key's limits, by reason (the error code) and key.", ['reason', 'key']);
+  readonly #cache = new CounterFamily('openai_api_cache_requests_total', 'Requests the response cache took part in: answered from it (hit), answered upstream and stored if whole (miss), or told or found not to use it (bypass).', ['result']);
+  readonly #cacheResults = { hit: this.#cache.series(['hit']), miss: this.#cache.series(['miss']), bypass: this.#cache.series(['bypass']) };
   readonly #tree: Level<Level<Level<Level<Level<Level<RequestCells>>>>>> = new Map();
   readonly #errorSeries = new Map<string, CounterSeries>();
   #combinations = 0;
@@ -159,7 +165,7 @@ export class GatewayMetrics {
     private readonly maxSeries = MAX_REQUEST_SERIES,
   ) {
     const registers = [this.#own];
-    for (const family of [this.#requests, this.#duration, this.#overhead, this.#upstream, this.#firstByte, this.#retries, this.#tokens, this.#cost, this.#errors, this.#rejections]) family.registerIn(this.#own);
+    for (const family of [this.#requests, this.#duration, this.#overhead, this.#upstream, this.#firstByte, this.#retries, this.#tokens, this.#cost, this.#errors, this.#rejections, this.#cache]) family.registerIn(this.#own);
     // The gauges' collect callbacks are called with the gauge as `this`; these read this instance.
     const inFlight = (): number => this.#inFlight;
     const webSockets = (): number => this.#webSockets();
@@ -207,6 +213,12 @@ export class GatewayMetrics {
     gauge('openai_api_database_up', 'Whether the usage database is reachable (1) or down (0), as the usage writer and key store last saw it.', [], function () {
       this.set(sources.databaseUp() ? 1 : 0);
     });
+    const redisUp = sources.redisUp;
+    if (redisUp !== undefined) {
+      gauge('openai_api_redis_up', 'Whether the shared Redis (redis_url) is reachable (1) or not (0).', [], function () {
+        this.set(redisUp() ? 1 : 0);
+      });
+    }
     gauge('openai_api_app_keys', 'App keys in the key cache.', [], function () {
       this.set(sources.appKeys());
     });
@@ -256,6 +268,7 @@ export class GatewayMetrics {
       tokens.cost.value += cost;
     }
     if (o.errorCode !== undefined) this.#error(o.errorCode, key);
+    if (o.cache !== undefined) this.#cacheResults[o.cache].value++;
   }
 
   /** The usage writer wrote (or failed to write) a batch (metering/usage-writer.ts). */

@@ -123,7 +123,8 @@ export class OtelTracer implements Tracer {
     const errorType = requestErrorType(turn.status, turn.errorCode) ?? (turn.status >= 400 ? String(turn.status) : undefined);
     if (errorType !== undefined) attributes[ATTR.errorType] = errorType;
     // performance.now() values: the SDK reads numbers below the time origin as relative to it.
-    const span = this.#tracer.startSpan(spanName(operation, turn.model, 'WEBSOCKET', turn.route), { kind: SpanKind.INTERNAL, attributes, startTime: turn.startedAt });
+    const parent = turn.handshakeHeaders === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, turn.handshakeHeaders, headerGetter);
+    const span = this.#tracer.startSpan(spanName(operation, turn.model, 'WEBSOCKET', turn.route), { kind: SpanKind.INTERNAL, attributes, startTime: turn.startedAt }, parent);
     if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
   }

@@ -73,6 +73,8 @@ export interface TracedTurn {
   readonly status: number;
   readonly usage: TracedUsage | undefined;
   readonly errorCode: string | undefined;
+  /** The handshake's headers: a turn is the child of the `traceparent` the client opened the socket with. */
+  readonly handshakeHeaders: IncomingHttpHeaders | undefined;
 }
 
 export interface Tracer {

@@ -34,7 +34,12 @@ export function requestFinisher(meter: Meter, prices: () => PriceTable, metrics?
     let usage: Usage | undefined = ctx.usage;
     let source: UsageSource = usage ? 'upstream' : 'none';
     let costUsd: number | null | undefined;
-    if (ctx.usageDeferred) {
+    if (ctx.cache === 'hit') {
+      // Answered from the response cache: the stored answer's tokens, all of the prompt cached, at no cost.
+      if (usage !== undefined) usage = { ...usage, cachedTokens: usage.promptTokens };
+      source = 'cache';
+      costUsd = 0;
+    } else if (ctx.usageDeferred) {
       // A background response: its usage gets its own record once it is seen, charged to the
       // reservation this request handed over (ownership/background-usage.ts).
     } else if (!usage && ctx.textSeen && ctx.kind !== 'other') {
@@ -72,6 +77,7 @@ export function requestFinisher(meter: Meter, prices: () => PriceTable, metrics?
         ttfbMs: ctx.firstByteAt === undefined ? undefined : ctx.firstByteAt - ctx.startedAt,
         aborted: ctx.aborted,
         errorCode: ctx.errorCode,
+        conversationId: ctx.conversationId,
       });
     }
     metrics?.requestFinished({
@@ -89,6 +95,7 @@ export function requestFinisher(meter: Meter, prices: () => PriceTable, metrics?
       usage,
       costUsd,
       errorCode: ctx.errorCode,
+      cache: ctx.cache,
     });
     ctx.trace?.end(status, request.routeOptions.url);
     logRequest(request, status);

@@ -67,6 +67,10 @@ export class GatewayRequest {
   pipelined = false;
   /** The request's span, when tracing is on (started in the server's onRequest hook, ended by finish). */
   trace: RequestTrace | undefined = undefined;
+  /** The /api/chat conversation the request named (issue 16), for its usage record. */
+  conversationId: string | undefined = undefined;
+  /** What the response cache did: answered (`hit`), will store the answer (`miss`), was told or found it may not (`bypass`); undefined when caching is off for the request. */
+  cache: 'hit' | 'miss' | 'bypass' | undefined = undefined;
 
   constructor(readonly startedAt: number) {}
 

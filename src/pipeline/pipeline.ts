@@ -7,6 +7,7 @@ import type { PoolRequest, PoolResponse } from '../upstream/pool.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import type { RuntimeParts } from '../runtime.js';
 import { authenticateRequest } from './authenticate.js';
+import { cacheTurn, type CacheSubject } from './cache-step.js';
 import type { RequestFinisher } from './finish.js';
 
 /** What a route decided before admission. */
@@ -33,6 +34,11 @@ export interface RouteAdapter<P extends Prepared> {
   exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: P): Promise<number>;
   /** The request was refused after `prepare`: release what it holds (a streamed upload). */
   discard(request: FastifyRequest, prepared: P): void;
+  /**
+   * What the answer depends on, for the response cache: called only when caching is on for the
+   * caller (or asked for), after admission; undefined when the request is not one the cache serves.
+   */
+  cacheSubject?(request: FastifyRequest, prepared: P): CacheSubject | undefined;
 }
 
 /**
@@ -55,7 +61,17 @@ export async function runPipeline<P extends Prepared>(request: FastifyRequest, r
       route.discard(request, prepared);
       throw error;
     }
-    status = await route.exchange(request, reply, parts, prepared);
+    // After admission: a hit counts toward the key's request limits like any answer.
+    const cache = route.cacheSubject === undefined ? undefined : cacheTurn(request, parts.cache, caller);
+    const found = cache?.lookup(request, reply, route.cacheSubject!(request, prepared));
+    const answer = found instanceof Promise ? await found : found;
+    if (answer !== undefined) {
+      status = cache!.replay(request, reply, answer);
+    } else {
+      cache?.miss(request, reply);
+      status = await route.exchange(request, reply, parts, prepared);
+      cache?.store(request, reply, status);
+    }
   } catch (error) {
     status = ctx.aborted ? 499 : renderFailure(request, reply, error, route.format);
   }

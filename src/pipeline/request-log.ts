@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyRequest } from 'fastify';
+import type { RecentRequest } from '../admin/console-types.js';
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
@@ -24,6 +25,7 @@ export function logRequest(request: FastifyRequest, status: number): void {
       overhead_ms: ctx.overheadMs === undefined ? undefined : round(ctx.overheadMs),
       aborted: ctx.aborted || undefined,
       error: ctx.errorCode,
+      cache: ctx.cache,
     },
     'request',
   );
@@ -37,33 +39,21 @@ export function logRequest(request: FastifyRequest, status: number): void {
     model: ctx.model ?? null,
     upstream: ctx.upstream ?? null,
     latency_ms: Math.round(performance.now() - ctx.startedAt),
+    upstream_ms: ctx.upstreamMs === undefined ? null : round(ctx.upstreamMs),
+    overhead_ms: ctx.overheadMs === undefined ? null : round(ctx.overheadMs),
     total_tokens: ctx.usage?.totalTokens ?? null,
     error: ctx.errorCode ?? null,
   });
 }
 
-/** What the console's live tail shows of a finished request: metadata only, never a body or a key. */
-export interface RecentRequest {
-  time: string;
-  request_id: string;
-  method: string;
-  /** The path without its query string (which may carry `key=`). */
-  path: string;
-  status: number;
-  caller: string | null;
-  model: string | null;
-  upstream: string | null;
-  latency_ms: number;
-  total_tokens: number | null;
-  error: string | null;
-}
+export type { RecentRequest };
 
 /** The last `capacity` finished requests, oldest overwritten first (for the admin console's tail). */
 export class RecentRequests {
   private readonly ring: RecentRequest[] = [];
   private next = 0;
 
-  constructor(readonly capacity = 200) {}
+  constructor(readonly capacity = 1000) {}
 
   push(entry: RecentRequest): void {
     if (this.ring.length < this.capacity) this.ring.push(entry);

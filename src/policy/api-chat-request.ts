@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ChatDefaults } from '../config/index.js';
+import { conversationIdProblem } from '../domain/conversation.js';
 import type { PersonaMode } from '../domain/key-settings.js';
 import { isCompletionOnlyModel, isReasoningModel } from './model-rules.js';
 import { applyPersona, type ChatMessage } from './persona.js';
@@ -28,9 +29,21 @@ export const apiChatBody = z
     frequency_penalty: number(-2, 2).optional(),
     presence_penalty: number(-2, 2).optional(),
     stream: z.boolean({ error: 'must be true or false' }).optional(),
+    // The bot's user or chat id: the gateway keeps the conversation (README, "Conversations").
+    conversation_id: z
+      .string({ error: 'must be a string of 1 to 128 characters (the user or chat id)' })
+      .superRefine((id, ctx) => {
+        const problem = conversationIdProblem(id);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
   })
   .loose()
   .superRefine((body, ctx) => {
+    if (body.conversation_id !== undefined && body.messages !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['conversation_id'], message: 'goes with prompt, not messages: with conversation_id the gateway keeps the history, so send only the new prompt' });
+      return;
+    }
     if (body.messages !== undefined) return;
     if (body.prompt === undefined) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'is required (a non-empty string), or send messages' });
     else if (body.prompt.trim() === '') ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'is empty' });
@@ -54,10 +67,12 @@ export interface PersonaSetting {
 /**
  * What /api/chat sends upstream: the persona as system message, every configured sampling
  * parameter (the seed forgot temperature), per-request overrides on top. Legacy models go to
- * /completions with persona and prompt joined by a newline; reasoning models get
+ * /completions with persona and prompt joined by a newline; `history` (a conversation's earlier
+ * turns) goes between the persona and the prompt, as messages or, for /completions, as
+ * `role: content` lines; reasoning models get
  * max_completion_tokens and none of the sampling parameters they reject.
  */
-export function buildUpstreamChat(body: ApiChatBody, defaults: ChatDefaults, persona: PersonaSetting, model: string): UpstreamChatRequest {
+export function buildUpstreamChat(body: ApiChatBody, defaults: ChatDefaults, persona: PersonaSetting, model: string, history: readonly ChatMessage[] = []): UpstreamChatRequest {
   const maxTokens = body.max_tokens ?? defaults.maxTokens;
   const sampling = {
     temperature: body.temperature ?? defaults.temperature,
@@ -68,12 +83,13 @@ export function buildUpstreamChat(body: ApiChatBody, defaults: ChatDefaults, per
   const stream = body.stream === true ? { stream: true, stream_options: { include_usage: true } } : {};
 
   if (isCompletionOnlyModel(model)) {
-    const prompt = body.prompt ?? flattenMessages(body.messages ?? []);
+    // A conversation's history is folded into the text the way messages are (role: content lines).
+    const prompt = history.length > 0 ? flattenMessages([...history, { role: 'user', content: body.prompt }]) : (body.prompt ?? flattenMessages(body.messages ?? []));
     const text = persona.mode !== 'off' && persona.text !== '' ? `${persona.text}\n${prompt}` : prompt;
     return { path: '/completions', kind: 'completion', model, body: { model, prompt: text, max_tokens: maxTokens, ...sampling, ...stream } };
   }
 
-  const conversation: ChatMessage[] = body.messages ?? [{ role: 'user', content: body.prompt }];
+  const conversation: ChatMessage[] = body.messages ?? [...history, { role: 'user', content: body.prompt }];
   const messages = applyPersona(conversation, persona.text, persona.mode);
   const limits = isReasoningModel(model) ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens, ...sampling };
   return { path: '/chat/completions', kind: 'chat', model, body: { model, messages, ...limits, ...stream } };

@@ -1,6 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { IncomingHttpHeaders } from 'node:http';
+import { USAGE_GROUPINGS, type LatencyAnswer, type StatusAnswer } from '../admin/console-types.js';
+import { splitClears } from '../admin/key-patch.js';
+import { latencyOf } from '../admin/latency.js';
 import { carriesCsrfToken, CSRF_HEADER, fromSameOrigin, type ConsoleSession, type ConsoleSessions } from '../admin/session.js';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { attributesToSettings } from '../auth/key-attributes.js';
@@ -15,6 +18,8 @@ import type { RecentRequests } from '../pipeline/request-log.js';
 import type { KeysRepository, AppKeyRow } from '../storage/keys-repository.js';
 import { StorageError } from '../storage/storage-error.js';
 import type { UsageRepository } from '../storage/usage-repository.js';
+import type { Conversations } from '../conversations/conversations.js';
+import { conversationView, pathConversationId } from './conversations.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -28,14 +33,16 @@ export interface AdminDeps {
   keys: KeysRepository;
   usage: UsageRepository;
   limits: LimitStore;
+  /** Conversations of /api/chat, per key (issue 16). */
+  conversations?: Conversations;
   /** Writes queued usage records, so budgets reloaded after a change see every request so far. */
   flushUsage: () => Promise<void>;
-  /** Reloads the in-memory key cache after a change, so it applies to the next request. */
-  keysChanged: () => Promise<void>;
+  /** Reloads the in-memory key cache after key `id` changed, so it applies to the next request (here and, with Redis, on every instance). */
+  keysChanged: (id: string) => Promise<void>;
   /** Re-reads config.json and the environment and applies them (undefined when the gateway was built without a config source). */
   reload: (() => Promise<{ ok: boolean; error?: string; needsRestart: string[] }>) | undefined;
   /** Extra read-only state (upstreams, storage health) for GET /admin/status. */
-  status: () => Record<string, unknown>;
+  status: () => StatusAnswer;
   /** The web console's sign-ins, accepted beside the Bearer token (undefined: token only). */
   sessions?: ConsoleSessions;
   /** The last finished requests, for GET /admin/requests. */
@@ -49,18 +56,22 @@ const requestsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000)
  * (Origin / Sec-Fetch-Site) and the session's CSRF token in a header no other site can set.
  */
 export function assertConsoleChange(headers: IncomingHttpHeaders, session: ConsoleSession): void {
-  if (!fromSameOrigin(headers)) throw new GatewayError('origin_not_allowed', 'Cross-site request refused.');
-  if (!carriesCsrfToken(headers, session)) throw new GatewayError('origin_not_allowed', `Missing or wrong ${CSRF_HEADER} header.`);
+  if (!fromSameOrigin(headers)) throw new GatewayError('csrf_refused', 'Cross-site request refused.');
+  if (!carriesCsrfToken(headers, session)) throw new GatewayError('csrf_refused', `Missing or wrong ${CSRF_HEADER} header.`);
 }
 
 const createBody = keyAttributesSchema.extend({ name: keyNameSchema }).strict();
 const usageQuery = z
   .object({
     key: z.string().optional(),
+    upstream: z.string().optional(),
     since: z.string().refine((v) => !Number.isNaN(Date.parse(v)), { message: 'must be an ISO-8601 date' }).optional(),
     until: z.string().refine((v) => !Number.isNaN(Date.parse(v)), { message: 'must be an ISO-8601 date' }).optional(),
-    by: z.enum(['model', 'day', 'key']).optional(),
+    by: z.enum(USAGE_GROUPINGS).optional(),
   })
+  .strict();
+const latencyQuery = z
+  .object({ since: z.string().refine((v) => !Number.isNaN(Date.parse(v)), { message: 'must be an ISO-8601 date' }).optional() })
   .strict();
 
 /** A repository failure as a catalogue error; `name` is the key the call was about, if any. */
@@ -118,7 +129,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const changed = async (row: AppKeyRow): Promise<void> => {
     await deps.flushUsage();
     deps.limits.forget(row.id);
-    await deps.keysChanged();
+    await deps.keysChanged(row.id);
   };
 
   app.get('/admin/keys', async () => ({ data: (await stored(deps.keys.list())).map(publicKey) }));
@@ -135,10 +146,12 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.get<{ Params: { name: string } }>('/admin/keys/:name', async (request) => publicKey(await existing(request.params.name)));
 
   app.patch<{ Params: { name: string } }>('/admin/keys/:name', async (request) => {
-    const attributes = validateBody(keyAttributesSchema, request.body);
+    // `"rpm": null` (and the like) clears an attribute; the rest is checked as at creation.
+    const { set, cleared } = splitClears(request.body);
+    const attributes = validateBody(keyAttributesSchema, set);
     const name = request.params.name;
     await managedHere(name);
-    const row = await stored(deps.keys.update(name, attributesToSettings(attributes)), name);
+    const row = await stored(deps.keys.update(name, { ...attributesToSettings(attributes), ...cleared }), name);
     await changed(row);
     return publicKey(row);
   });
@@ -170,13 +183,43 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     return reply.code(204).send();
   });
 
+  // A key's /api/chat conversations (issue 16): listed, shown, forgotten.
+  function conversationsOf(): Conversations {
+    if (deps.conversations === undefined) throw new GatewayError('not_found', 'Conversations are not available on this gateway.');
+    return deps.conversations;
+  }
+  app.get<{ Params: { name: string } }>('/admin/keys/:name/conversations', async (request) => {
+    const row = await existing(request.params.name);
+    const list = await conversationsOf().list(row.id);
+    return { data: list.map((c) => ({ conversation_id: c.id, turns: c.turns, created_at: c.createdAt.toISOString(), last_at: c.lastAt.toISOString(), expires_at: c.expiresAt.toISOString() })) };
+  });
+  app.get<{ Params: { name: string; '*': string } }>('/admin/keys/:name/conversations/*', async (request) => {
+    const row = await existing(request.params.name);
+    const conversationId = pathConversationId(request.params['*']);
+    const found = await conversationsOf().get({ keyId: row.id, conversationId });
+    if (found === undefined) throw new GatewayError('conversation_not_found', `Key "${row.name}" has no conversation ${JSON.stringify(conversationId)}.`);
+    return conversationView(found.summary, found.turns);
+  });
+  app.delete<{ Params: { name: string; '*': string } }>('/admin/keys/:name/conversations/*', async (request, reply) => {
+    const row = await existing(request.params.name);
+    const conversationId = pathConversationId(request.params['*']);
+    if (!(await conversationsOf().forget({ keyId: row.id, conversationId }))) throw new GatewayError('conversation_not_found', `Key "${row.name}" has no conversation ${JSON.stringify(conversationId)}.`);
+    return reply.code(204).send();
+  });
+
   app.get('/admin/usage', async (request: FastifyRequest) => {
     const query = validateBody(usageQuery, request.query);
-    const rows = await stored(deps.usage.report({ keyName: query.key, since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined, by: query.by ?? 'key' }));
+    const rows = await stored(deps.usage.report({ keyName: query.key, upstream: query.upstream, since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined, by: query.by ?? 'key' }));
     return { data: rows };
   });
 
   app.get('/admin/status', async () => deps.status());
+
+  // p50/p95 of total time, overhead and upstream time over the finished requests kept in memory.
+  app.get('/admin/latency', async (request: FastifyRequest): Promise<LatencyAnswer> => {
+    const { since } = validateBody(latencyQuery, request.query);
+    return latencyOf(deps.recentRequests?.latest() ?? [], since === undefined ? new Date(0) : new Date(since));
+  });
 
   app.get('/admin/requests', async (request: FastifyRequest) => {
     const { limit } = validateBody(requestsQuery, request.query);

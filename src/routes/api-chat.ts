@@ -6,7 +6,8 @@ import { GatewayError } from '../errors/index.js';
 import { hijackForStream, SSE_HEADERS, writeChunk } from '../http/sse-response.js';
 import { validateBody } from '../http/validate.js';
 import type { RequestFinisher } from '../pipeline/finish.js';
-import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
+import { ClientLeft, runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
+import type { CacheSubject } from '../pipeline/cache-step.js';
 import { apiChatBody, buildUpstreamChat, type PersonaSetting, type UpstreamChatRequest } from '../policy/api-chat-request.js';
 import { resolveAlias } from '../policy/model-rules.js';
 import type { SseEvent } from '../streaming/sse-decoder.js';
@@ -18,6 +19,9 @@ import { messageToChatCompletion } from '../translate/messages-to-chat-response.
 import { anthropicAsChatChunks } from './chat-via-messages.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import type { ActiveStreams } from '../http/active-streams.js';
+import type { Conversations, OpenConversation } from '../conversations/conversations.js';
+import { memorySettings } from '../conversations/memory-settings.js';
+import { OWNER_SCOPE } from '../domain/conversation.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure, type TimeoutSettings } from '../upstream/failure.js';
@@ -26,11 +30,14 @@ export interface ApiChatDeps {
   runtime: Runtime;
   finish: RequestFinisher;
   streams: ActiveStreams;
+  conversations: Conversations;
 }
 
 interface ApiChatPrepared extends Prepared {
   outgoing: UpstreamChatRequest;
   stream: boolean;
+  /** The conversation this turn belongs to, held until the request ends. */
+  conversation: { open: OpenConversation; prompt: string } | undefined;
 }
 
 const SUCCESS = (data: string): string => JSON.stringify({ code: 200, data, msg: 'success' });
@@ -78,14 +85,48 @@ function defaultsFor(global: ChatDefaults, caller: Caller): { defaults: ChatDefa
   return { defaults, persona: key?.persona ?? { text: global.botDesc, mode: 'prepend' } };
 }
 
+/** How this route's event stream ends when it is whole: the `done` event with the envelope. */
+const DONE_EVENT = Buffer.from('event: done\n');
+
+/**
+ * What a /api/chat answer depends on, for the response cache: the chat or completion body the
+ * gateway built (persona, defaults, ceiling and alias applied) and whether it streams. The
+ * envelope differs from /v1's answer, so the route is part of the key.
+ */
+function cacheSubject(_request: FastifyRequest, prepared: ApiChatPrepared): CacheSubject {
+  const { outgoing, stream } = prepared;
+  const body = outgoing.body as Record<string, unknown>;
+  // A conversation's turn must reach the upstream and be remembered, not be replayed.
+  const refusal = prepared.conversation === undefined ? undefined : 'a conversation turn';
+  return { route: `POST /api/chat ${outgoing.path}`, stream, variant: '', body, refusal, complete: stream ? (bytes) => bytes.lastIndexOf(DONE_EVENT) >= 0 : () => true };
+}
+
 /**
  * The seed's endpoint: `{"prompt": "..."}` in, `{"code":200,"data":"<answer>","msg":"success"}` out,
  * errors in the same envelope with HTTP 200. Registered at /api/chat and /ai/chat.
  */
 export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: ApiChatDeps): void {
-  const { runtime, finish, streams } = deps;
+  const { runtime, finish, streams, conversations } = deps;
+  /**
+   * The conversation a request names, held (its earlier turns on this instance answered first)
+   * with the history that fits the key's memory settings; undefined with memory off.
+   */
+  async function openConversation(request: FastifyRequest, reply: FastifyReply, config: Config, caller: Caller, id: string, model: string): Promise<OpenConversation | undefined> {
+    const settings = memorySettings(config.memory, caller.key?.memory);
+    if (!settings.enabled) return undefined;
+    // Callers without an app key (access tokens, the open mode) share the owner's conversations.
+    const open = await conversations.open({ keyId: caller.key?.id ?? OWNER_SCOPE, conversationId: id }, settings, model);
+    if (request.ctx.aborted || reply.raw.destroyed) {
+      open.release();
+      throw new ClientLeft();
+    }
+    // Released when the response is over, whichever way: answered (the turn stored before the
+    // reply), failed, refused or cut. Nothing is added to requests without a conversation.
+    reply.raw.once('close', open.release);
+    return open;
+  }
 
-  async function prepare(request: FastifyRequest, _reply: FastifyReply, parts: RuntimeParts, caller: Caller): Promise<ApiChatPrepared> {
+  async function prepare(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, caller: Caller): Promise<ApiChatPrepared> {
     const ctx = request.ctx;
     const { config } = parts;
     if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body)) {
@@ -97,10 +138,26 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     const ceiling = caller.key?.maxTokensCeiling;
     if (ceiling !== undefined) body.max_tokens = Math.min(body.max_tokens ?? defaults.maxTokens, ceiling);
     ctx.model = model;
-    const outgoing = buildUpstreamChat(body, defaults, persona, model);
+    let open: OpenConversation | undefined;
+    if (body.conversation_id !== undefined) {
+      ctx.conversationId = body.conversation_id;
+      open = await openConversation(request, reply, config, caller, body.conversation_id, model);
+    }
+    const history = open?.history.flatMap((turn) => [{ role: 'user', content: turn.prompt }, { role: 'assistant', content: turn.answer }]);
+    const outgoing = buildUpstreamChat(body, defaults, persona, model, history);
     ctx.kind = outgoing.kind === 'chat' ? 'chat' : 'completions';
     ctx.body = outgoing.body;
-    return { admitModel: model, outgoing, stream: body.stream === true };
+    // The schema requires a prompt with conversation_id.
+    return { admitModel: model, outgoing, stream: body.stream === true, conversation: open && { open, prompt: body.prompt ?? '' } };
+  }
+
+  /**
+   * Stores a conversation's turn once its answer is complete, unless the client left before it.
+   * An empty answer is not a turn worth replaying (and Anthropic refuses an empty message).
+   */
+  async function remember(request: FastifyRequest, prepared: ApiChatPrepared, answer: string): Promise<void> {
+    if (prepared.conversation === undefined || request.ctx.aborted || answer.trim() === '') return;
+    await prepared.conversation.open.remember(prepared.conversation.prompt, answer);
   }
 
   async function exchange(request: FastifyRequest, reply: FastifyReply, parts: RuntimeParts, prepared: ApiChatPrepared): Promise<number> {
@@ -135,7 +192,7 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
         throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" answered a stream request with ${JSON.stringify(contentType.slice(0, 100) || 'no content type')}, not an event stream.`);
       }
       const source = viaMessages ? anthropicAsChatChunks(response.body, outgoing.model) : response.body;
-      return relayAsEnvelopeStream(request, reply, outgoing.kind, answer, source, upstreams.secrets(), config.upstream, config.log.bodies);
+      return relayAsEnvelopeStream(request, reply, prepared, answer, source, upstreams.secrets(), config.upstream, config.log.bodies);
     }
 
     let parsed: unknown;
@@ -155,16 +212,19 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     const text = answerText(outgoing.kind, parsed);
     if (text === undefined) throw new GatewayError('upstream_error', `Upstream "${answer.upstream}" sent no answer text (no choices[0]).`);
     if (config.log.bodies) request.log.info({ request_body: outgoing.body, answer: text }, 'bodies');
+    // Stored before the answer goes out: a bot's next message, sent on receipt, finds it in any instance.
+    await remember(request, prepared, text);
     reply.header('content-type', 'application/json; charset=utf-8').send(SUCCESS(text));
     return 200;
   }
 
-  const route: RouteAdapter<ApiChatPrepared> = { format: 'envelope', prepare, exchange, discard: () => undefined };
+  const route: RouteAdapter<ApiChatPrepared> = { format: 'envelope', prepare, exchange, discard: () => undefined, cacheSubject };
   const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => runPipeline(request, reply, runtime.current, route, finish);
 
   /** Streams text deltas as `data: {"delta": "..."}` events, then `event: done` with the whole answer in the envelope. */
-  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, kind: UpstreamChatRequest['kind'], answer: UpstreamAnswer, source: AsyncIterable<Uint8Array>, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<number> {
+  async function relayAsEnvelopeStream(request: FastifyRequest, reply: FastifyReply, prepared: ApiChatPrepared, answer: UpstreamAnswer, source: AsyncIterable<Uint8Array>, secrets: readonly string[], timeouts: TimeoutSettings, logBodies: boolean): Promise<number> {
     const ctx = request.ctx;
+    const kind = prepared.outgoing.kind;
     const client = hijackForStream(reply, 200, SSE_HEADERS);
     let text = '';
     ctx.textSeen = () => text;
@@ -216,6 +276,8 @@ export function apiChatRoutes(app: FastifyInstance, startConfig: Config, deps: A
     }
     if (failure) throw failure;
     if (logBodies) request.log.info({ request_body: ctx.body, answer: text }, 'bodies');
+    // The stream is complete: the turn is stored before `done` tells the bot so.
+    await remember(request, prepared, text);
     client.end(`event: done\ndata: ${SUCCESS(text)}\n\n`);
     return 200;
   }

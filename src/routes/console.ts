@@ -1,9 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { SessionAnswer } from '../admin/console-types.js';
 import { fromSameOrigin, sessionCookie, type ConsoleSessions } from '../admin/session.js';
+import { cameOverHttps, clientAddress, SignInLimiter } from '../admin/sign-in-limiter.js';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { GatewayError } from '../errors/index.js';
 import { validateBody } from '../http/validate.js';
@@ -59,8 +61,21 @@ function securityHeaders(reply: FastifyReply): FastifyReply {
  * and its session at `/console/session` (sign in with the admin token → an HttpOnly,
  * SameSite=Strict cookie; the page then calls the admin API with it, see routes/admin.ts).
  */
-export function consoleRoutes(app: FastifyInstance, deps: { token: string; sessions: ConsoleSessions; bundleDir?: string }): void {
+export function consoleRoutes(
+  app: FastifyInstance,
+  deps: {
+    token: string;
+    sessions: ConsoleSessions;
+    bundleDir?: string;
+    /** `trust_proxy`, read per request so a reload applies it. */
+    trustProxy?: () => boolean;
+    signIns?: SignInLimiter;
+  },
+): void {
   const token = new AccessTokens([deps.token]);
+  const signIns = deps.signIns ?? new SignInLimiter();
+  const trustProxy = deps.trustProxy ?? (() => false);
+  const secure = (request: FastifyRequest): boolean => cameOverHttps(request.headers, (request.socket as { encrypted?: boolean }).encrypted === true, trustProxy());
   const bundle = loadBundle(deps.bundleDir ?? BUNDLE_DIR);
   const open = { config: { adminPublic: true } };
 
@@ -77,18 +92,28 @@ export function consoleRoutes(app: FastifyInstance, deps: { token: string; sessi
     return securityHeaders(reply).header('cache-control', 'public, max-age=31536000, immutable').type(asset.type).send(asset.body);
   });
 
-  const session = (reply: FastifyReply, csrfToken: string, expiresAt: number): unknown => {
+  const session = (reply: FastifyReply, csrfToken: string, expiresAt: number): SessionAnswer => {
     reply.header('cache-control', 'no-store');
     return { csrf_token: csrfToken, expires_at: new Date(expiresAt).toISOString() };
   };
 
   app.post('/console/session', open, async (request, reply) => {
     // Also guards sign-in itself: another site must not sign a browser in to a session it chose.
-    if (!fromSameOrigin(request.headers)) throw new GatewayError('origin_not_allowed', 'Cross-site request refused.');
+    if (!fromSameOrigin(request.headers)) throw new GatewayError('csrf_refused', 'Cross-site request refused.');
     const body = validateBody(signInBody, request.body);
-    if (token.match(body.token) < 0) throw new GatewayError('invalid_api_key', 'Invalid admin token.');
+    const address = clientAddress(request.headers, request.socket.remoteAddress, trustProxy());
+    const waitMs = signIns.blockedFor(address);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      throw new GatewayError('too_many_sign_ins', `Too many wrong admin tokens from this address; try again in ${seconds} s.`, { headers: { 'retry-after': String(seconds) } });
+    }
+    if (token.match(body.token) < 0) {
+      signIns.failed(address);
+      throw new GatewayError('invalid_api_key', 'Invalid admin token.');
+    }
+    signIns.succeeded(address);
     const created = deps.sessions.create();
-    reply.header('set-cookie', sessionCookie(created.id, Math.floor(deps.sessions.ttlMs / 1000), request.protocol === 'https'));
+    reply.header('set-cookie', sessionCookie(created.id, Math.floor(deps.sessions.ttlMs / 1000), secure(request)));
     return session(reply, created.session.csrfToken, created.session.expiresAt);
   });
 
@@ -104,6 +129,6 @@ export function consoleRoutes(app: FastifyInstance, deps: { token: string; sessi
       assertConsoleChange(request.headers, current);
       deps.sessions.end(request.headers);
     }
-    return reply.header('set-cookie', sessionCookie('', 0, request.protocol === 'https')).code(204).send();
+    return reply.header('set-cookie', sessionCookie('', 0, secure(request))).code(204).send();
   });
 }

@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller } from '../auth/authenticator.js';
 import { anthropicErrorBody, anthropicErrorType, GatewayError, upstreamStatusCode } from '../errors/index.js';
@@ -24,7 +23,7 @@ import { messagesToChatRequest } from '../translate/messages-to-chat.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import { redactSecrets } from '../upstream/redact.js';
-import { peekBody } from '../upstream/replay-body.js';
+import { blankedErrorBody } from '../upstream/replay-body.js';
 import { answerHeaders, readJsonAnswer, streamTranslatedAnswer } from './translated-answer.js';
 
 export interface MessagesDeps {
@@ -50,8 +49,6 @@ interface MessagesPrepared extends Prepared {
   readonly query: string;
 }
 
-/** Error bodies are read this far to blank out upstream keys an upstream may have echoed. */
-const ERROR_PEEK_LIMIT = 64 * 1024;
 /** Caller headers an Anthropic upstream understands; the key and version are the upstream entry's. */
 const FORWARDED_HEADERS = ['anthropic-beta', 'anthropic-version'] as const;
 
@@ -172,17 +169,9 @@ export function messagesRoutes(app: FastifyInstance, deps: MessagesDeps): void {
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
     let body = response.body;
     if (status >= 400 && !isSse) {
-      // An error body reaches the client with the upstream keys blanked out, as on /v1.
-      const peeked = await peekBody(body, ERROR_PEEK_LIMIT).catch((error: unknown) => {
+      body = await blankedErrorBody(body, (text) => redactSecrets(text, parts.upstreams.secrets()), headers).catch((error: unknown) => {
         throw upstreamFailure(error, answer.upstream, timeouts);
       });
-      body = peeked.body;
-      const redacted = peeked.complete ? redactSecrets(peeked.text, parts.upstreams.secrets()) : peeked.text;
-      if (redacted !== peeked.text) {
-        // Why the cast: relayBody reads a stream of Buffers; undici's body type is a class we cannot construct.
-        body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
-        headers['content-length'] = String(Buffer.byteLength(redacted));
-      }
     }
     reply.hijack();
     const client = reply.raw;

@@ -22,11 +22,13 @@ import { SSE_KEEPALIVE } from '../streaming/sse-usage-tap.js';
 import type { UpstreamAnswer } from '../upstream/client.js';
 import { upstreamErrorMessage } from '../upstream/error-body.js';
 import { redactSecrets } from '../upstream/redact.js';
-import { peekBody } from '../upstream/replay-body.js';
+import { blankedErrorBody, peekBody } from '../upstream/replay-body.js';
 import { upstreamFailure } from '../upstream/failure.js';
 import type { ActiveStreams } from '../http/active-streams.js';
 import type { RequestFinisher } from '../pipeline/finish.js';
 import { runPipeline, sendUpstream, type Prepared, type RouteAdapter } from '../pipeline/pipeline.js';
+import type { CacheSubject } from '../pipeline/cache-step.js';
+import { uncacheableBody } from '../cache/cache-policy.js';
 import type { Runtime, RuntimeParts } from '../runtime.js';
 import type { PoolResponse } from '../upstream/pool.js';
 import { chatViaMessages } from './chat-via-messages.js';
@@ -42,8 +44,6 @@ export interface V1Deps {
 }
 
 const HTML_TYPE = /^\s*text\/html\b/i;
-/** Error bodies are read this far to blank out upstream keys an upstream may have echoed. */
-const ERROR_PEEK_LIMIT = 64 * 1024;
 /** Answers that create or describe an object are read this far for the ids they carry. */
 const ANSWER_PEEK_LIMIT = 1024 * 1024;
 /** The first `"id"` of a JSON answer too large to parse whole (OpenAI puts the id first). */
@@ -334,18 +334,9 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     const headers = clientResponseHeaders(response.headers as Record<string, string | string[] | undefined>, !isSse);
     let body = response.body;
     if (status >= 400 && !isSse) {
-      // Some providers echo the key a request was sent with in their error message: an error body
-      // (its first 64 KiB, which is all of any real one) reaches the client with the upstream keys blanked out.
-      const peeked = await peekBody(response.body, ERROR_PEEK_LIMIT).catch((error: unknown) => {
+      body = await blankedErrorBody(body, (text) => redactSecrets(text, upstreams.secrets()), headers).catch((error: unknown) => {
         throw upstreamFailure(error, answer.upstream, timeouts);
       });
-      body = peeked.body;
-      const redacted = peeked.complete ? redactSecrets(peeked.text, upstreams.secrets()) : peeked.text;
-      if (redacted !== peeked.text) {
-        // Why the cast: relayBody reads a stream of Buffers; undici's body type is a class we cannot construct.
-        body = Readable.from([Buffer.from(redacted)]) as unknown as typeof body;
-        headers['content-length'] = String(Buffer.byteLength(redacted));
-      }
     }
     // The background response this answer creates: its usage is recorded once it is seen finished.
     let created: OwnedObject | undefined;
@@ -422,6 +413,7 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     charge: (prepared) => prepared.batch && { tokens: prepared.batch.tokens, costUsd: prepared.batch.costUsd },
     exchange,
     discard: (request, prepared) => discardBody(request.raw, prepared.body.body),
+    cacheSubject,
   };
   const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => runPipeline(request, reply, runtime.current, route, finish);
 
@@ -431,6 +423,34 @@ export function v1Routes(app: FastifyInstance, _startConfig: Config, deps: V1Dep
     scope.addContentTypeParser('*', (_request: FastifyRequest, _payload: IncomingMessage, done: (error: Error | null, body?: unknown) => void) => done(null));
     scope.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v1/*', config: { errorFormat: 'openai' }, handler });
   });
+}
+
+/** The endpoints whose answers the response cache keeps: generation that is a pure function of its body. */
+const CACHED_KINDS: ReadonlySet<string> = new Set(['chat', 'completions', 'embeddings']);
+/** How an OpenAI event stream ends when it is whole. */
+const STREAM_END = 'data: [DONE]';
+
+/**
+ * What a /v1 answer depends on, for the response cache: the body exactly as it goes upstream
+ * (the caller's own bytes when the gateway changed nothing, else what it wrote: the key's
+ * defaults, persona and ceiling, the alias, the usage request), the endpoint and query, and
+ * whether the gateway drops the usage event from the stream the client sees.
+ */
+function cacheSubject(_request: FastifyRequest, prepared: V1Prepared): CacheSubject | undefined {
+  const endpoint = prepared.endpoint;
+  const { body, json, stream, usageInjected } = prepared.body;
+  if (endpoint === undefined || !CACHED_KINDS.has(endpoint.kind) || json === undefined || body === null) return undefined;
+  let sent: unknown = json;
+  if (typeof body === 'string') sent = JSON.parse(body);
+  else if (!Buffer.isBuffer(body)) return undefined;
+  const route = prepared.query === '' ? endpoint.name : endpoint.name + prepared.query;
+  return { route, stream, variant: usageInjected ? 'usage-dropped' : '', body: sent as Record<string, unknown>, refusal: uncacheableBody(sent as Record<string, unknown>), complete: stream ? streamComplete : () => true };
+}
+
+function streamComplete(body: Buffer): boolean {
+  let end = body.length;
+  while (end > 0 && (body[end - 1] === 0x0a || body[end - 1] === 0x0d)) end--;
+  return end >= STREAM_END.length && body.toString('latin1', end - STREAM_END.length, end) === STREAM_END;
 }
 
 /** For unrestricted callers only the object a request continues decides the affinity: no walk of the whole body. */

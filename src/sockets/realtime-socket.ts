@@ -8,7 +8,7 @@ import { usageFromObject } from '../streaming/usage.js';
 import type { RuntimeParts } from '../runtime.js';
 import { leadingType, parseEvent } from './event-type.js';
 import type { Outgoing, RelayEnding, RelayPolicy } from './socket-relay.js';
-import { recordTurn, type SocketContext, type SocketTurn } from './socket-turns.js';
+import { recordCutTurns, recordTurn, type SocketContext, type SocketTurn } from './socket-turns.js';
 
 type Json = Record<string, unknown>;
 
@@ -128,13 +128,11 @@ export class RealtimeSocket implements RelayPolicy {
   }
 
   ended(ending: RelayEnding): void {
-    const cut = ending.by === 'upstream' ? 'upstream' : 'client';
-    for (const turn of this.#running.values()) {
-      // The conversation's prompt lives upstream, unseen: a cut response is charged its output allowance.
+    // The conversation's prompt lives upstream, unseen: a cut response is charged its output allowance.
+    recordCutTurns(this.options.context, this.#running.values(), ending, (turn) => {
       const most = maxOutput(turn.body);
-      const estimated = { promptTokens: 0, completionTokens: most, totalTokens: most, cachedTokens: 0, reasoningTokens: 0 };
-      recordTurn(this.options.context, turn, { status: cut === 'upstream' ? 502 : 499, usage: undefined, errorCode: cut === 'upstream' ? 'upstream_unreachable' : undefined, cut, estimated });
-    }
+      return { promptTokens: 0, completionTokens: most, totalTokens: most, cachedTokens: 0, reasoningTokens: 0 };
+    });
     // Asked for and never started: nothing was produced.
     for (const turn of this.#asked) turn.ticket?.refund();
     this.#running.clear();

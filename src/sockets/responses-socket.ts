@@ -11,7 +11,7 @@ import type { RuntimeParts } from '../runtime.js';
 import type { SocketTarget } from '../upstream/pool.js';
 import { leadingType, parseEvent } from './event-type.js';
 import type { Outgoing, RelayEnding, RelayPolicy } from './socket-relay.js';
-import { recordTurn, type SocketContext, type SocketTurn, type TurnOutcome } from './socket-turns.js';
+import { recordCutTurns, recordTurn, type SocketContext, type SocketTurn, type TurnOutcome } from './socket-turns.js';
 
 type Json = Record<string, unknown>;
 
@@ -154,11 +154,7 @@ export class ResponsesSocket implements RelayPolicy {
   }
 
   ended(ending: RelayEnding): void {
-    const cut = ending.by === 'upstream' ? 'upstream' : 'client';
-    for (const turn of this.#turns) {
-      const estimated = abortedEstimate('responses', turn.body, turn.model);
-      recordTurn(this.options.context, turn, { status: cut === 'upstream' ? 502 : 499, usage: undefined, errorCode: cut === 'upstream' ? 'upstream_unreachable' : undefined, cut, estimated });
-    }
+    recordCutTurns(this.options.context, this.#turns, ending, (turn) => abortedEstimate('responses', turn.body, turn.model));
     this.#turns = [];
   }
 

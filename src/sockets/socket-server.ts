@@ -63,6 +63,8 @@ const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 export class SocketServer {
   readonly #wss: WebSocketServer;
   readonly #sessions = new Set<Session>();
+  /** Handshakes about to be answered 101: the request id and the gateway's time so far, for the head. */
+  readonly #accepting = new WeakMap<IncomingMessage, { requestId: string; overheadMs: number; resumedAt: number }>();
   #closing = false;
 
   constructor(
@@ -76,6 +78,13 @@ export class SocketServer {
       maxPayload: deps.maxMessageBytes,
       // The key subprotocol is never echoed back; `realtime` (what OpenAI's browser example offers) or the first other one is.
       handleProtocols: (protocols) => [...protocols].find((protocol) => !protocol.startsWith(KEY_PROTOCOL)) ?? false,
+    });
+    // The 101 carries the request id and the overhead header like every other answer: the gateway's
+    // time before the upstream's handshake plus its time since.
+    this.#wss.on('headers', (headers: string[], request: IncomingMessage) => {
+      const accepting = this.#accepting.get(request);
+      if (accepting === undefined) return;
+      headers.push(`x-request-id: ${accepting.requestId}`, `${OVERHEAD_HEADER}: ${formatMs(accepting.overheadMs + performance.now() - accepting.resumedAt)}`);
     });
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(request, socket, head));
   }
@@ -149,7 +158,8 @@ export class SocketServer {
         upstream.socket.terminate();
         return;
       }
-      const context: SocketContext = { caller, route, upstream: upstream.target.upstream, meter: this.deps.meter, prices: parts.prices, logger: this.deps.logger, metrics: this.deps.metrics, tracing: this.deps.tracing };
+      this.#accepting.set(request, { requestId, overheadMs: sentAt - startedAt, resumedAt: performance.now() });
+      const context: SocketContext = { caller, route, upstream: upstream.target.upstream, meter: this.deps.meter, prices: parts.prices, logger: this.deps.logger, metrics: this.deps.metrics, tracing: this.deps.tracing, handshakeHeaders: request.headers };
       this.#wss.handleUpgrade(request, socket, head, (client) => this.#start({ client, upstream: upstream.socket, endpoint, context, parts, requestId, startedAt, model, target: upstream.target }));
     } catch (error) {
       this.#refuse(socket, requestId, error, { caller, route, model, startedAt, sentAt });

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Caller } from '../auth/authenticator.js';
 import type { RecordedErrorCode } from '../errors/index.js';
@@ -8,6 +9,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Tracer } from '../observability/tracing.js';
 import type { Ticket } from '../policy/admission.js';
 import type { Usage } from '../streaming/usage.js';
+import type { RelayEnding } from './socket-relay.js';
 
 /** One response on a long-lived socket: admitted, sent, answered — metered on its own. */
 export interface SocketTurn {
@@ -45,6 +47,8 @@ export interface SocketContext {
   readonly logger: Logger;
   readonly metrics?: GatewayMetrics | undefined;
   readonly tracing?: Tracer | undefined;
+  /** The handshake's headers, read only for its `traceparent` when tracing is on. */
+  readonly handshakeHeaders?: IncomingHttpHeaders | undefined;
 }
 
 /** A WebSocket's route as a metrics label (`WEBSOCKET /v1/responses`) and its endpoint kind. */
@@ -114,6 +118,17 @@ export function recordTurn(context: SocketContext, turn: SocketTurn, outcome: Tu
     context.metrics.observe({ route: labels.route, kind: labels.kind, status: outcome.status, model: turn.model, caller: context.caller.name, upstream: context.upstream, totalMs: latencyMs, upstreamMs: undefined, ttfbMs: undefined, overheadMs: undefined, attempts: undefined, usage, costUsd, errorCode: outcome.errorCode });
   }
   if (context.tracing?.enabled === true) {
-    context.tracing.turn({ requestId: turn.requestId, startedAt: turn.startedAt, route: context.route, model: turn.model, caller: context.caller.name, upstream: context.upstream, status: outcome.status, usage: outcome.usage, errorCode: outcome.errorCode });
+    context.tracing.turn({ requestId: turn.requestId, startedAt: turn.startedAt, route: context.route, model: turn.model, caller: context.caller.name, upstream: context.upstream, status: outcome.status, usage: outcome.usage, errorCode: outcome.errorCode, handshakeHeaders: context.handshakeHeaders });
+  }
+}
+
+/**
+ * Records the turns a socket's end cut short, each charged `estimate(turn)` (the most it could
+ * cost): 499 when the client left, 502 `upstream_unreachable` when the upstream dropped.
+ */
+export function recordCutTurns(context: SocketContext, turns: Iterable<SocketTurn>, ending: RelayEnding, estimate: (turn: SocketTurn) => Usage): void {
+  const cut = ending.by === 'upstream' ? 'upstream' : 'client';
+  for (const turn of turns) {
+    recordTurn(context, turn, { status: cut === 'upstream' ? 502 : 499, usage: undefined, errorCode: cut === 'upstream' ? 'upstream_unreachable' : undefined, cut, estimated: estimate(turn) });
   }
 }

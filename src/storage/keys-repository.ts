@@ -65,6 +65,12 @@ const DEFAULT_SETTINGS: Readonly<KeySettings> = Object.freeze({
   allowOrigin: null,
   endpoints: null,
   metadata: null,
+  memory: null,
+  memoryMaxTokens: null,
+  memoryMaxTurns: null,
+  memoryTtl: null,
+  cacheTtl: null,
+  cacheGroup: null,
 });
 
 const SETTING_NAMES = Object.keys(DEFAULT_SETTINGS) as Array<keyof KeySettings>;
@@ -316,6 +322,12 @@ function settingColumns(settings: Partial<KeySettings>): SettingColumns {
   if (s.allowOrigin !== undefined) columns.allow_origin = toJson(s.allowOrigin);
   if (s.endpoints !== undefined) columns.endpoints = toJson(s.endpoints);
   if (s.metadata !== undefined) columns.metadata = toJson(s.metadata);
+  if (s.memory !== undefined) columns.memory = s.memory === null ? null : s.memory ? 1 : 0;
+  if (s.memoryMaxTokens !== undefined) columns.memory_max_tokens = s.memoryMaxTokens;
+  if (s.memoryMaxTurns !== undefined) columns.memory_max_turns = s.memoryMaxTurns;
+  if (s.memoryTtl !== undefined) columns.memory_ttl = s.memoryTtl;
+  if (s.cacheTtl !== undefined) columns.cache_ttl = s.cacheTtl;
+  if (s.cacheGroup !== undefined) columns.cache_group = s.cacheGroup;
   return columns;
 }
 
@@ -367,5 +379,11 @@ function toAppKeyRow(row: Selectable<AppKeysTable>): AppKeyRow {
     allowOrigin: fromJson<string[]>(row, 'allow_origin'),
     endpoints: fromJson<string[]>(row, 'endpoints'),
     metadata: fromJson<Record<string, unknown>>(row, 'metadata'),
+    memory: row.memory === null ? null : row.memory !== 0,
+    memoryMaxTokens: row.memory_max_tokens,
+    memoryMaxTurns: row.memory_max_turns,
+    memoryTtl: row.memory_ttl,
+    cacheTtl: row.cache_ttl,
+    cacheGroup: row.cache_group,
   };
 }

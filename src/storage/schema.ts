@@ -36,6 +36,14 @@ export interface AppKeysTable {
   metadata: string | null;
   /** JSON array of endpoint grants beyond the defaults (issue 10). */
   endpoints: string | null;
+  /** Per-key conversation memory (0005): 0/1, tokens, turns, seconds; null takes the owner's setting. */
+  memory: number | null;
+  memory_max_tokens: number | null;
+  memory_max_turns: number | null;
+  memory_ttl: number | null;
+  /** Response cache (0006): seconds answers are kept (0 = off), and the group of keys sharing them; null takes the owner's setting / the key's own. */
+  cache_ttl: number | null;
+  cache_group: string | null;
 }
 
 export interface UsageRecordsTable {
@@ -59,6 +67,8 @@ export interface UsageRecordsTable {
   aborted: number;
   usage_source: string;
   error_code: string | null;
+  /** The /api/chat conversation the request belonged to (0005). */
+  conversation_id: string | null;
 }
 
 /**
@@ -115,10 +125,32 @@ export interface OwnedObjectsTable {
   usage_recorded_at: string | null;
 }
 
+/** One conversation of /api/chat, per key (0005). Times are ISO strings like `ts`. */
+export interface ConversationsTable {
+  key_id: string;
+  conversation_id: string;
+  created_at: string;
+  last_at: string;
+  expires_at: string;
+}
+
+/** One turn (prompt and answer) of a conversation, numbered by `seq` within it (0005). */
+export interface ConversationTurnsTable {
+  key_id: string;
+  conversation_id: string;
+  seq: number;
+  prompt: string;
+  answer: string;
+  asked_at: string;
+  answered_at: string;
+}
+
 export interface Schema {
   app_keys: AppKeysTable;
   usage_records: UsageRecordsTable;
   usage_hourly: UsageHourlyTable;
   usage_daily: UsageDailyTable;
   owned_objects: OwnedObjectsTable;
+  conversations: ConversationsTable;
+  conversation_turns: ConversationTurnsTable;
 }

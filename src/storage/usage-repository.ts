@@ -3,11 +3,12 @@ import { sql } from 'kysely';
 import type { RawBuilder } from 'kysely';
 import type { Database } from './database.js';
 import type { UsageRecordsTable } from './schema.js';
+import type { UsageGroupBy, UsageReportRow } from '../admin/console-types.js';
 import { REFUSED_BEFORE_UPSTREAM } from '../errors/catalogue.js';
 import { toStorageError } from './storage-error.js';
 import { LEVELS, PG_UPSERT_PARAMETERS, pgUpsert, RollupBatch, splitRange, sqliteUpsert, type RangePart } from './usage-rollup.js';
 
-export type UsageSource = 'upstream' | 'estimated' | 'none';
+export type UsageSource = 'upstream' | 'estimated' | 'none' | 'cache';
 
 /** One metered request; the row id is assigned by the database and never read back. */
 export interface UsageRecord {
@@ -31,12 +32,15 @@ export interface UsageRecord {
   aborted: boolean;
   usageSource: UsageSource;
   errorCode: string | null;
+  /** The /api/chat conversation the request named (0005); absent or null when none. */
+  conversationId?: string | null;
 }
 
-export type UsageGroupBy = 'model' | 'day' | 'key';
+export type { UsageGroupBy, UsageReportRow };
 
 export interface UsageReportFilter {
   keyName?: string;
+  upstream?: string;
   /** Inclusive. */
   since?: Date;
   /** Exclusive, so consecutive [since, until) windows never count a record twice. */
@@ -44,21 +48,7 @@ export interface UsageReportFilter {
   by: UsageGroupBy;
 }
 
-/** Rows come sorted by group in JavaScript string order (so days ascend). */
-export interface UsageReportRow {
-  /** Model name, key name, or UTC day `YYYY-MM-DD`; records without a model or key group as `(none)`. */
-  group: string;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-  totalTokens: number;
-  /** Sum of the known costs; null only when no record in the group has a cost. */
-  costUsd: number | null;
-  /** Records with status >= 400 or an error code (a stream that failed after its 200). */
-  errors: number;
-}
+/** Rows come sorted by group in JavaScript string order (so days ascend): declared with the admin API's answers (admin/console-types.ts). */
 
 export interface UsageTotals {
   requests: number;
@@ -88,7 +78,7 @@ const COLUMNS = [
   ['model', 'text'], ['upstream', 'text'], ['status', 'int4'], ['prompt_tokens', 'int4'],
   ['completion_tokens', 'int4'], ['cached_tokens', 'int4'], ['reasoning_tokens', 'int4'],
   ['total_tokens', 'int4'], ['cost_usd', 'float8'], ['latency_ms', 'float8'], ['ttfb_ms', 'float8'],
-  ['aborted', 'int4'], ['usage_source', 'text'], ['error_code', 'text'],
+  ['aborted', 'int4'], ['usage_source', 'text'], ['error_code', 'text'], ['conversation_id', 'text'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageRecordsTable, 'text' | 'int4' | 'float8']>;
 type ColumnValue = string | number | null;
 
@@ -113,7 +103,9 @@ export const DELETE_BATCH = { sqlite: 1_000, postgres: 5_000 } as const;
 const GROUP_EXPRESSIONS: Record<UsageGroupBy, (time: string) => RawBuilder<string>> = {
   model: () => sql<string>`coalesce(model, '(none)')`,
   key: () => sql<string>`coalesce(key_name, '(none)')`,
+  upstream: () => sql<string>`coalesce(upstream, '(none)')`,
   day: (time) => sql<string>`substr(${sql.ref(time)}, 1, 10)`,
+  hour: (time) => sql<string>`substr(${sql.ref(time)}, 1, 13)`,
 };
 
 export class UsageRepository {
@@ -154,13 +146,15 @@ export class UsageRepository {
    */
   async report(filter: UsageReportFilter, now = new Date()): Promise<UsageReportRow[]> {
     const keyName = filter.keyName === undefined ? [] : [sql`key_name = ${filter.keyName}`];
-    const parts = splitRange(filter.since, filter.until, now).map((part) => {
+    const upstream = filter.upstream === undefined ? [] : [sql`upstream = ${filter.upstream}`];
+    // By hour, whole days come from the hourly rollup too (the daily one has no hours).
+    const parts = splitRange(filter.since, filter.until, now, filter.by === 'hour' ? 'hour' : 'day').map((part) => {
       const { table, time } = sourceOf(part);
       const group = GROUP_EXPRESSIONS[filter.by](time);
       const sums = part.source === 'raw' ? RAW_SUMS : ROLLUP_SUMS;
-      // By day, a rollup is grouped on its period column, in index order (no sort); the outer query merges the hours of a day.
-      const groupBy = filter.by === 'day' && part.source !== 'raw' ? sql.ref(time) : group;
-      return sql`select ${group} as bucket, ${sums} from ${sql.table(table)} where ${all([...within(time, part), ...keyName])} group by ${groupBy}`;
+      // By day or hour, a rollup is grouped on its period column, in index order (no sort); the outer query merges the hours of a day.
+      const groupBy = (filter.by === 'day' || filter.by === 'hour') && part.source !== 'raw' ? sql.ref(time) : group;
+      return sql`select ${group} as bucket, ${sums} from ${sql.table(table)} where ${all([...within(time, part), ...keyName, ...upstream])} group by ${groupBy}`;
     });
     let rows;
     try {
@@ -333,6 +327,7 @@ function bindRecord(record: UsageRecord, row: ColumnValue[]): void {
   row[16] = record.aborted ? 1 : 0;
   row[17] = record.usageSource;
   row[18] = record.errorCode;
+  row[19] = record.conversationId ?? null;
 }
 
 /*

@@ -135,10 +135,11 @@ export interface RangePart extends TimeRange {
  * hour (when `since` is not on the hour) and for everything from the start of the last partial
  * hour on — with `until` open, the hour under way and any record stamped later. Exact for any
  * boundaries and any `now`, because each period of a rollup holds exactly the raw rows of that
- * period (they are written in one transaction).
+ * period (they are written in one transaction). `coarsest` leaves out the coarser rollups.
  */
-export function splitRange(since: Date | undefined, until: Date | undefined, now: Date): RangePart[] {
-  return split(since?.getTime(), until?.getTime(), now.getTime(), 0);
+export function splitRange(since: Date | undefined, until: Date | undefined, now: Date, coarsest: RollupLevel['column'] = 'day'): RangePart[] {
+  // `hour`: no daily part, for a report grouped by hour.
+  return split(since?.getTime(), until?.getTime(), now.getTime(), LEVELS.findIndex((level) => level.column === coarsest));
 }
 
 function split(from: number | undefined, to: number | undefined, now: number, levelIndex: number): RangePart[] {

@@ -4,6 +4,7 @@ import { GlobSet } from '../domain/glob.js';
 import { adapterFor, type ProviderAdapter } from './adapters/adapter.js';
 import type { Choosable } from './balancer.js';
 import { CircuitBreaker, KeyHealth, type CircuitSettings } from './health.js';
+import { RecentErrors } from './recent-errors.js';
 import { Upstream } from './upstream.js';
 
 /**
@@ -61,6 +62,8 @@ export class PoolMember implements Choosable {
   readonly matcher: GlobSet;
   readonly circuit: CircuitBreaker;
   readonly keys: readonly KeySlot[];
+  /** The last failed attempts (admin status; messages redacted). */
+  readonly lastErrors: RecentErrors;
   private readonly byFingerprint = new Map<string, KeySlot>();
   private cursor = 0;
 
@@ -79,6 +82,7 @@ export class PoolMember implements Choosable {
     // A keyless upstream (e.g. a local Ollama) still has one slot, so health and load work the same.
     const secrets = config.apiKeys.length > 0 ? config.apiKeys : [undefined];
     this.keys = secrets.map((secret, index) => new KeySlot(this, index, secret));
+    this.lastErrors = new RecentErrors(config.apiKeys);
     for (const key of this.keys) if (key.fingerprint !== null && !this.byFingerprint.has(key.fingerprint)) this.byFingerprint.set(key.fingerprint, key);
   }
 

@@ -1,40 +1,7 @@
-import type { UpstreamType } from '../config/upstream-entry.js';
-import type { CircuitState } from './health.js';
+import type { KeyStateReport, UpstreamStateReport } from '../admin/console-types.js';
 import type { PoolMember } from './pool-member.js';
 
-/** One key as the admin/status view shows it: never the key, only its index and last four characters. */
-export interface KeyStateReport {
-  index: number;
-  /** `…abcd`; `…` for a key too short to show any of it; `none` for a keyless upstream. */
-  hint: string;
-  status: 'healthy' | 'cooling' | 'disabled';
-  /** ISO time a cooling key is used again. */
-  coolingUntil?: string;
-  /** Why a key is disabled (e.g. "HTTP 401"), and since when (ISO); it stays so until reload. */
-  disabledReason?: string;
-  disabledAt?: string;
-  inFlight: number;
-  /** Since start. */
-  requests: number;
-  errors: number;
-}
-
-export interface UpstreamStateReport {
-  name: string;
-  type: UpstreamType;
-  weight: number;
-  /** half-open: the pause is over and the next request (one at a time) probes the upstream. */
-  circuit: CircuitState;
-  /** ISO time an open circuit lets a probe through. */
-  circuitOpenUntil?: string;
-  inFlight: number;
-  /** Over the circuit window (`circuit_window` seconds): attempts, failed attempts (connect errors, timeouts, 5xx), their ratio. */
-  windowSeconds: number;
-  requests: number;
-  errors: number;
-  errorRate: number;
-  keys: KeyStateReport[];
-}
+export type { KeyStateReport, UpstreamStateReport };
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -63,5 +30,6 @@ export function memberReport(member: PoolMember, now: number): UpstreamStateRepo
       }
       return report;
     }),
+    lastErrors: member.lastErrors.latest(),
   };
 }

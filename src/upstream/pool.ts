@@ -5,6 +5,7 @@ import { AttemptLoop, type PoolResponse } from './attempt-loop.js';
 import type { UpstreamClient, UpstreamRequest } from './client.js';
 import type { TimeoutSettings } from './failure.js';
 import { HealthMonitor } from './health-monitor.js';
+import { disabledReason, type KeyVerdict, type KeyVerdictListener } from './key-verdict.js';
 import { PoolMember, type KeySlot } from './pool-member.js';
 import { memberReport, type UpstreamStateReport } from './pool-state.js';
 import { RetryPolicy } from './retry-policy.js';
@@ -40,6 +41,14 @@ export interface PoolOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Source of randomness for balancing and jitter, in [0, 1). */
   random?: () => number;
+  /** Told when a key is set aside or rests (to share with other instances). */
+  onKeyVerdict?: KeyVerdictListener;
+}
+
+/** An upstream key as other instances name it (see KeyVerdict). */
+export interface SharedKeyName {
+  readonly upstream: string;
+  readonly key: string;
 }
 
 /** An upstream whose own `GET /models` list the model catalogue reads. */
@@ -82,7 +91,7 @@ export class UpstreamPool implements UpstreamClient {
     this.loop = new AttemptLoop({
       router: this.router,
       policy: new RetryPolicy(settings, this.router, this.now, random),
-      health: new HealthMonitor(options.logger, settings, this.now),
+      health: new HealthMonitor(options.logger, settings, this.now, options.onKeyVerdict),
       logger: options.logger,
       timeouts: options.timeouts,
       now: this.now,
@@ -193,6 +202,35 @@ export class UpstreamPool implements UpstreamClient {
   state(): UpstreamStateReport[] {
     const now = this.now();
     return this.router.members.map((member) => memberReport(member, now));
+  }
+
+  /**
+   * Applies what another instance learned about a key: rests it or sets it aside here too, so no
+   * request has to fail on it first. Returns whether this pool has that key.
+   */
+  applyVerdict(verdict: KeyVerdict): boolean {
+    const now = this.now();
+    let found = false;
+    for (const member of this.router.members) {
+      if (member.name !== verdict.upstream) continue;
+      // Every slot: the same secret may be listed twice.
+      for (const slot of member.keys) {
+        if (slot.fingerprint !== verdict.key) continue;
+        found = true;
+        if (verdict.state === 'cooling') slot.health.coolFor(now, verdict.ms);
+        else slot.health.disable(`${disabledReason(verdict.status)}, seen by another instance`, now);
+      }
+    }
+    return found;
+  }
+
+  /** Every key that has a fingerprint, named as other instances name it. */
+  sharedKeyNames(): SharedKeyName[] {
+    const names = new Map<string, SharedKeyName>();
+    for (const member of this.router.members) {
+      for (const slot of member.keys) if (slot.fingerprint !== null) names.set(`${member.name}\n${slot.fingerprint}`, { upstream: member.name, key: slot.fingerprint });
+    }
+    return [...names.values()];
   }
 
   /** Every upstream key, for redaction. */

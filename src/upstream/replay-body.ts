@@ -106,3 +106,22 @@ export async function peekBody(body: ResponseBody, limit: number): Promise<Peeke
   const replay = new ReplayBody(head, complete ? undefined : iterator, body) as unknown as ResponseBody;
   return { text, complete, body: replay };
 }
+
+/** Error bodies are read this far to blank out upstream keys an upstream may have echoed; a real one is never longer. */
+const ERROR_PEEK_LIMIT = 64 * 1024;
+
+/**
+ * An upstream's error body as it may reach the client: some providers echo the key a request was
+ * sent with in their error message, so a body read whole is given back with `blank` applied to its
+ * text (the upstream keys blanked out), and `headers['content-length']` fixed when that changed it.
+ * Rejects as reading the body does.
+ */
+export async function blankedErrorBody(body: ResponseBody, blank: (text: string) => string, headers: Record<string, string | string[]>): Promise<ResponseBody> {
+  const peeked = await peekBody(body, ERROR_PEEK_LIMIT);
+  if (!peeked.complete) return peeked.body;
+  const blanked = blank(peeked.text);
+  if (blanked === peeked.text) return peeked.body;
+  headers['content-length'] = String(Buffer.byteLength(blanked));
+  // Why the cast: the routes relay a stream of Buffers; undici's body type is a class we cannot construct.
+  return Readable.from([Buffer.from(blanked)]) as unknown as ResponseBody;
+}

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { OFFLINE_ENV, runAgentProcess, type AgentProcessResult } from './agent-process.js';
 
 /**
  * The real Claude Code (`@anthropic-ai/claude-code`, a devDependency pinned to an exact version
@@ -28,19 +28,10 @@ export interface ClaudeCodeRun {
   env?: Record<string, string>;
 }
 
-export interface ClaudeCodeResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
-  timedOut: boolean;
+export interface ClaudeCodeResult extends AgentProcessResult {
   /** stdout parsed (`--output-format json`: `{type: "result", is_error, result, usage, …}`), when it is JSON. */
   json?: Record<string, unknown>;
 }
-
-/** A proxy nobody listens on: anything not for loopback fails at once instead of leaving the machine. */
-const REFUSING_PROXY = 'http://127.0.0.1:9';
 
 /** The `cli.js` the `claude` bin runs. Throws when the package is not installed or ships no cli.js. */
 export function claudeCodeCli(): string {
@@ -71,14 +62,7 @@ export function claudeCodeEnv(run: Pick<ClaudeCodeRun, 'baseUrl' | 'apiKey' | 'a
     CLAUDE_CODE_MAX_RETRIES: '1',
     API_TIMEOUT_MS: String(run.timeoutMs ?? 60_000),
     CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK: '1',
-    HTTPS_PROXY: REFUSING_PROXY,
-    HTTP_PROXY: REFUSING_PROXY,
-    https_proxy: REFUSING_PROXY,
-    http_proxy: REFUSING_PROXY,
-    NO_PROXY: '127.0.0.1,localhost',
-    no_proxy: '127.0.0.1,localhost',
-    NO_COLOR: '1',
-    TERM: 'dumb',
+    ...OFFLINE_ENV,
     ...run.env,
   };
 }
@@ -95,34 +79,13 @@ export async function runClaudeCode(run: ClaudeCodeRun): Promise<ClaudeCodeResul
   mkdirSync(join(home, '.claude'));
   mkdirSync(work);
   const args = [cli, '-p', run.prompt, '--model', run.model ?? 'claude-sonnet-4-5', '--max-turns', '1', '--output-format', 'json', '--tools', '', '--no-session-persistence'];
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: work, env: claudeCodeEnv(run, home), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, (run.timeoutMs ?? 60_000) + 5_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      rmSync(home, { recursive: true, force: true });
-      reject(new Error(`Claude Code could not be started (${cli}): ${error.message}; stderr: ${stderr}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      rmSync(home, { recursive: true, force: true });
-      let json: Record<string, unknown> | undefined;
-      try {
-        const parsed: unknown = JSON.parse(stdout.trim());
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, signal, stdout, stderr, elapsedMs: Date.now() - started, timedOut, ...(json === undefined ? {} : { json }) });
-    });
-  });
+  const result = await runAgentProcess('Claude Code', process.execPath, args, { cwd: work, env: claudeCodeEnv(run, home), home, killAfterMs: (run.timeoutMs ?? 60_000) + 5_000 });
+  let json: Record<string, unknown> | undefined;
+  try {
+    const parsed: unknown = JSON.parse(result.stdout.trim());
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
+  } catch {
+    json = undefined;
+  }
+  return json === undefined ? result : { ...result, json };
 }

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { OFFLINE_ENV, runAgentProcess, type AgentProcessResult } from './agent-process.js';
 
 /**
  * The real Codex CLI (`@openai/codex`, a devDependency pinned to an exact version) run
@@ -28,18 +28,9 @@ export interface CodexRun {
   env?: Record<string, string>;
 }
 
-export interface CodexResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
-  timedOut: boolean;
-}
+export type CodexResult = AgentProcessResult;
 
 const ENV_KEY = 'GATEWAY_APP_KEY';
-/** A proxy nobody listens on: anything not for loopback fails at once instead of leaving the machine. */
-const REFUSING_PROXY = 'http://127.0.0.1:9';
 
 const TARGETS: Record<string, [pkg: string, triple: string]> = {
   'linux-x64': ['@openai/codex-linux-x64', 'x86_64-unknown-linux-musl'],
@@ -103,40 +94,9 @@ export async function runCodex(run: CodexRun): Promise<CodexResult> {
     HOME: home,
     CODEX_HOME: codexHome,
     [ENV_KEY]: run.apiKey,
-    HTTPS_PROXY: REFUSING_PROXY,
-    HTTP_PROXY: REFUSING_PROXY,
-    ALL_PROXY: REFUSING_PROXY,
-    https_proxy: REFUSING_PROXY,
-    http_proxy: REFUSING_PROXY,
-    all_proxy: REFUSING_PROXY,
-    NO_PROXY: '127.0.0.1,localhost',
-    no_proxy: '127.0.0.1,localhost',
-    NO_COLOR: '1',
-    TERM: 'dumb',
+    ...OFFLINE_ENV,
     ...run.env,
   };
   const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--sandbox', 'read-only', '--color', 'never', '-C', work, run.prompt];
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, run.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      rmSync(home, { recursive: true, force: true });
-      reject(new Error(`Codex CLI could not be started (${binary}): ${error.message}; stderr: ${stderr}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      rmSync(home, { recursive: true, force: true });
-      resolve({ code, signal, stdout, stderr, elapsedMs: Date.now() - started, timedOut });
-    });
-  });
+  return runAgentProcess('Codex CLI', binary, args, { cwd: work, env, home, killAfterMs: run.timeoutMs ?? 60_000 });
 }

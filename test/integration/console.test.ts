@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { PublicKey } from '../../src/admin/console-types.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { REPO_ROOT, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -16,6 +17,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ADMIN = 'admin-token-console-0123456789';
 const UPSTREAM_KEY = 'sk-upstream-console-0123456789abcdef';
+const BACKUP_KEY = 'sk-upstream-backup-console-fedcba9876543210';
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const WAIT = { timeout: 15_000 };
 
@@ -33,8 +35,8 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
   const cspViolations: string[] = [];
 
   const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `console-${name}.png`) });
-  const chat = (key: string) =>
-    fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+  const chat = (key: string, model = 'gpt-4o-mini') =>
+    fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) });
   const bearer = (method: string, path: string) => fetch(`${adminUrl}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}` } });
   const open = async (name: string) => {
     await page.click(`nav a[data-page="${name}"]`);
@@ -48,7 +50,12 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
     assert.equal(build.status, 0, `the build failed: ${build.stderr}`);
     mkdirSync(ARTIFACTS, { recursive: true });
     upstream = await FakeUpstream.start();
-    gateway = await startTestGateway({ BASE_URL: upstream.url, APIKEY: UPSTREAM_KEY, ADMIN_TOKEN: ADMIN, ACCESS_TOKEN: 'access-token-console-0123', MAX_ATTEMPTS: '1' });
+    // Two upstreams on one fake server, told apart by model: Usage is filtered by upstream below.
+    const upstreams = [
+      { name: 'default', type: 'openai', base_url: upstream.url, api_keys: [UPSTREAM_KEY], models: ['gpt-4o-mini'] },
+      { name: 'backup', type: 'openai', base_url: upstream.url, api_keys: [BACKUP_KEY], models: ['gpt-4.1-nano'] },
+    ];
+    gateway = await startTestGateway({ UPSTREAMS: JSON.stringify(upstreams), ADMIN_TOKEN: ADMIN, ACCESS_TOKEN: 'access-token-console-0123', MAX_ATTEMPTS: '1' });
     adminUrl = gateway.adminUrl!;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
     context = await browser.newContext({ locale: 'en-US', viewport: { width: 1100, height: 720 } });
@@ -136,6 +143,9 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
     // Strings, not functions: they run in the page, and this file is type-checked without the DOM library.
     await page.waitForFunction(`document.querySelector('[data-stat="tokens"]')?.textContent === '17'`, undefined, WAIT);
     await page.waitForSelector('.uplot', WAIT);
+    // p50/p95 from the request just made: figures, not the dashes shown without samples.
+    await page.waitForFunction(`/\\d/.test(document.querySelector('[data-stat="latency"]')?.textContent ?? '')`, undefined, WAIT);
+    await page.waitForFunction(`/\\d/.test(document.querySelector('[data-stat="overhead"]')?.textContent ?? '')`, undefined, WAIT);
     await shot(page, 'overview');
   });
 
@@ -147,9 +157,102 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
       await open(name);
       await page.waitForLoadState('networkidle');
       const html = await page.content();
-      assert.ok(!html.includes(UPSTREAM_KEY) && !html.includes(UPSTREAM_KEY.slice(-12)), `${name} shows the upstream key`);
+      for (const key of [UPSTREAM_KEY, BACKUP_KEY]) assert.ok(!html.includes(key) && !html.includes(key.slice(-12)), `${name} shows an upstream key`);
       assert.ok(!html.includes(secret), `${name} shows the app key after creation`);
     }
+  });
+
+  it('shows an upstream failure under its last errors, with the key masked', async () => {
+    upstream.failWith(429, { error: { message: `Rate limit reached for ${BACKUP_KEY}`, type: 'requests', code: 'rate_limit_exceeded' } }, { 'retry-after': '0' });
+    assert.equal((await chat(secret, 'gpt-4.1-nano')).status, 429);
+    await open('upstreams');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const row = page.locator('[data-upstream="backup"] tr[data-upstream-error]').first();
+    await row.waitFor(WAIT);
+    const text = (await row.textContent())!;
+    assert.match(text, /429/);
+    assert.match(text, /rate_limited/);
+    assert.match(text, /\[redacted\]/);
+    assert.ok(!text.includes(BACKUP_KEY.slice(-12)), 'the key is masked');
+    await shot(page, 'upstreams-errors');
+  });
+
+  it('filters Usage by upstream', async () => {
+    assert.equal((await chat(secret, 'gpt-4.1-nano')).status, 200);
+    await gateway.gateway.writer.flush();
+    await open('usage');
+    await page.selectOption('select[name="by"]', 'model');
+    await page.locator('tr[data-group="gpt-4.1-nano"]').waitFor(WAIT);
+    await page.locator('tr[data-group="gpt-4o-mini"]').waitFor(WAIT);
+    await page.selectOption('select[name="upstream"]', 'backup');
+    await page.locator('tr[data-group="gpt-4o-mini"]').waitFor({ state: 'detached', ...WAIT });
+    assert.equal((await page.locator('tr[data-group="gpt-4.1-nano"] td[data-col="total"]').textContent())!.trim(), '17');
+    await page.selectOption('select[name="upstream"]', 'default');
+    await page.locator('tr[data-group="gpt-4.1-nano"]').waitFor({ state: 'detached', ...WAIT });
+    assert.equal((await page.locator('tr[data-group="gpt-4o-mini"] td[data-col="total"]').textContent())!.trim(), '17');
+    await page.selectOption('select[name="by"]', 'upstream');
+    await page.selectOption('select[name="upstream"]', '');
+    await page.locator('tr[data-group="backup"]').waitFor(WAIT);
+    await shot(page, 'usage-by-upstream');
+  });
+
+  it('edits the key (rpm, persona, defaults, expiry, memory, cache) in the console, and a second request within the minute is refused by the new limit', async () => {
+    await open('keys');
+    await page.locator('tr[data-key="console-app"]').getByRole('button', { name: 'Edit' }).click();
+    const editor = page.locator('[data-editing="console-app"]');
+    await editor.waitFor(WAIT);
+    assert.equal(await editor.locator('input[name="rpd"]').inputValue(), '500', 'the form starts from the key as it is');
+    await editor.locator('input[name="rpm"]').fill('1');
+    await editor.locator('textarea[name="bot_desc"]').fill('You answer in one short sentence.');
+    await editor.locator('select[name="persona_mode"]').selectOption('prepend');
+    await editor.locator('input[name="d_temperature"]').fill('0.3');
+    await editor.locator('input[name="expires_at"]').fill('2099-06-30T12:00');
+    await editor.locator('input[name="memory_max_turns"]').fill('8');
+    await editor.locator('input[name="cache_ttl"]').fill('600');
+    await shot(page, 'key-edit');
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await editor.waitFor({ state: 'detached', ...WAIT });
+    await page.locator('tr[data-key="console-app"]', { hasText: '1 rpm' }).waitFor(WAIT);
+    const view = (await (await bearer('GET', '/admin/keys/console-app')).json()) as PublicKey;
+    assert.deepEqual([view.rpm, view.rpd, view.bot_desc, view.persona_mode, view.defaults], [1, 500, 'You answer in one short sentence.', 'prepend', { temperature: 0.3 }]);
+    assert.deepEqual([view.memory_max_turns, view.cache_ttl, view.memory, view.cache_group], [8, 600, null, null], 'memory and cache fields left blank stay unset');
+    assert.ok(view.expires_at?.startsWith('2099-06-3'), String(view.expires_at));
+    assert.equal((await chat(secret)).status, 200);
+    const second = await chat(secret);
+    assert.equal(second.status, 429, 'the new rpm of 1 refuses the second request');
+    assert.ok(Number(second.headers.get('retry-after')) > 0);
+
+    // A blank field clears its setting.
+    await page.locator('tr[data-key="console-app"]').getByRole('button', { name: 'Edit' }).click();
+    assert.equal(await editor.locator('input[name="cache_ttl"]').inputValue(), '600');
+    await editor.locator('textarea[name="bot_desc"]').fill('');
+    await editor.locator('input[name="cache_ttl"]').fill('');
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await editor.waitFor({ state: 'detached', ...WAIT });
+    const cleared = (await (await bearer('GET', '/admin/keys/console-app')).json()) as PublicKey;
+    assert.deepEqual([cleared.rpm, cleared.bot_desc, cleared.cache_ttl, cleared.memory_max_turns], [1, null, null, 8]);
+  });
+
+  it('rotates the key: the new secret is shown once with a copy button, the old one is refused and the new one works', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: adminUrl });
+    await page.locator('tr[data-key="console-app"]').getByRole('button', { name: 'Rotate' }).click();
+    const issued = page.locator('[data-issued="console-app"]');
+    await issued.waitFor(WAIT);
+    const rotated = (await issued.locator('[data-secret]').textContent())!.trim();
+    assert.match(rotated, /^oa-/);
+    assert.notEqual(rotated, secret);
+    await issued.getByRole('button', { name: 'Copy' }).click();
+    await issued.getByRole('button', { name: 'Copied' }).waitFor(WAIT);
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), rotated);
+    await shot(page, 'key-rotated');
+    assert.equal((await chat(secret)).status, 401, 'the old secret is refused');
+    assert.equal((await chat(rotated)).status, 200, 'the new secret works');
+    await issued.getByRole('button', { name: 'Done' }).click();
+    await issued.waitFor({ state: 'detached', ...WAIT });
+    assert.ok(!(await page.content()).includes(rotated), 'the secret is gone from the page');
+    const old = secret;
+    secret = rotated;
+    assert.ok(!(await page.content()).includes(old));
   });
 
   it('disables the key, and the next /v1 request is refused', async () => {
@@ -201,6 +304,13 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
       const overflow = await phone.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
       await shot(phone, 'overview-zh-phone');
+      // The key form, with its memory and cache fields, fits the phone too.
+      await phone.getByRole('link', { name: '密钥' }).click();
+      await phone.click('details.card summary');
+      await phone.getByText('缓存时长（秒，0 为关闭）').waitFor(WAIT);
+      const formOverflow = await phone.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+      assert.ok(formOverflow <= 0, `the key form scrolls sideways by ${formOverflow}px on a phone`);
+      await shot(phone, 'key-form-zh-phone');
       await phone.click('button.lang');
       await phone.getByRole('link', { name: 'Keys' }).waitFor(WAIT);
     } finally {

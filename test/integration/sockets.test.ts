@@ -25,6 +25,8 @@ type Json = Record<string, unknown>;
 /** A raw WebSocket client: every event it got, and waits for the next of a type or for the close. */
 interface Client {
   ws: WebSocket;
+  /** The 101's headers. */
+  headers: Record<string, string | string[] | undefined>;
   events: Json[];
   next(type: string, timeoutMs?: number): Promise<Json>;
   closed: Promise<{ code: number; reason: string }>;
@@ -54,9 +56,12 @@ function open(url: string, options: { headers?: Record<string, string>; protocol
       waiter.resolve(event);
     });
     const closed = new Promise<{ code: number; reason: string }>((done) => ws.on('close', (code, reason) => done({ code, reason: String(reason) })));
+    let headers: Client['headers'] = {};
+    ws.once('upgrade', (response) => (headers = response.headers));
     ws.once('open', () =>
       resolve({
         ws,
+        headers,
         events,
         closed,
         send: (event) => ws.send(typeof event === 'string' ? event : JSON.stringify(event)),
@@ -195,6 +200,8 @@ describe('WebSocket relay', () => {
       theirs.ws.close();
 
       const client = opened(await open(`${ws}/v1/responses`, { headers: { authorization: `Bearer ${keys.narrow}`, 'x-request-id': 'ws-refused' } }));
+      assert.equal(client.headers['x-request-id'], 'ws-refused', 'the 101 names the request like every other answer');
+      assert.match(String(client.headers['x-openai-api-overhead-ms']), /^\d+\.\d{3}$/);
       client.send({ type: 'response.create', model: 'gpt-4o', input: 'not my model' });
       const wrongModel = await client.next('error');
       assert.equal(wrongModel.status, 403);

@@ -247,8 +247,10 @@ describe('OpenTelemetry traces', () => {
     assert.notEqual(request.status?.code, 2, 'a 4xx is not a server span error');
   });
 
-  it('each turn on a Responses WebSocket gets a span of its own, with its usage', async () => {
-    const ws = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/responses`, { headers: { authorization: `Bearer ${APP_KEY}`, 'x-request-id': 'trace-ws-1' } });
+  it('each turn on a Responses WebSocket gets a span of its own, with its usage, the child of the handshake\'s traceparent', async () => {
+    const traceId = hex(16);
+    const callerSpanId = hex(8);
+    const ws = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/responses`, { headers: { authorization: `Bearer ${APP_KEY}`, 'x-request-id': 'trace-ws-1', traceparent: `00-${traceId}-${callerSpanId}-01` } });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const completed = new Promise<void>((resolve) => ws.on('message', (data) => (JSON.parse(String(data)) as { type: string }).type === 'response.completed' && resolve()));
     ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: PROMPT }));
@@ -261,6 +263,8 @@ describe('OpenTelemetry traces', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.equal(turn.name, 'chat gpt-4o-mini');
+    assert.equal(turn.traceId, traceId);
+    assert.equal(turn.parentSpanId, callerSpanId);
     const attributes = attributesOf(turn);
     assert.equal(attributes['gen_ai.operation.name'], 'chat');
     assert.equal(attributes['openai_api.key.name'], 'team-tracing');

@@ -1,5 +1,6 @@
 // The console's one way to the server: same-origin fetches carrying the session cookie, and on a
 // change the session's CSRF token (routes/admin.ts refuses a change without it).
+import type { LatencyAnswer, SessionAnswer, UsageGroupBy, UsageReportRow as UsageRow } from '../../src/admin/console-types.js';
 
 let csrfToken = '';
 let onSignedOut: () => void = () => undefined;
@@ -17,10 +18,6 @@ export function whenSignedOut(callback: () => void): void {
   onSignedOut = callback;
 }
 
-interface SessionInfo {
-  csrf_token: string;
-  expires_at: string;
-}
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {};
@@ -46,7 +43,7 @@ export const api = {
 /** Whether a session is live (restores its CSRF token after a page reload). */
 export async function resumeSession(): Promise<boolean> {
   try {
-    csrfToken = (await call<SessionInfo>('GET', '/console/session')).csrf_token;
+    csrfToken = (await call<SessionAnswer>('GET', '/console/session')).csrf_token;
     return true;
   } catch {
     return false;
@@ -54,7 +51,7 @@ export async function resumeSession(): Promise<boolean> {
 }
 
 export async function signIn(token: string): Promise<void> {
-  csrfToken = (await call<SessionInfo>('POST', '/console/session', { token })).csrf_token;
+  csrfToken = (await call<SessionAnswer>('POST', '/console/session', { token })).csrf_token;
 }
 
 export async function signOut(): Promise<void> {
@@ -62,61 +59,37 @@ export async function signOut(): Promise<void> {
   csrfToken = '';
 }
 
-// Shapes of the admin API's answers (README, "Admin API").
-
-export interface AppKey {
-  name: string;
-  prefix: string;
-  source: 'config' | 'admin' | 'cli';
-  enabled: boolean;
-  expires_at: string | null;
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  rpd: number | null;
-  budget_tokens: number | null;
-  budget_usd: number | null;
-  budget_period: 'day' | 'month' | 'total' | null;
-  last_used_at: string | null;
-}
-
-export interface UsageRow {
-  group: string;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-  totalTokens: number;
-  costUsd: number | null;
-  errors: number;
-}
-
-export interface RecentRequest {
-  time: string;
-  request_id: string;
-  method: string;
-  path: string;
-  status: number;
-  caller: string | null;
-  model: string | null;
-  upstream: string | null;
-  latency_ms: number;
-  total_tokens: number | null;
-  error: string | null;
-}
+// The admin API's answers, as the server declares them (type-only: nothing of the server is bundled).
+export type {
+  IssuedKey,
+  LatencyAnswer,
+  PublicKey as AppKey,
+  RecentRequest,
+  ReloadAnswer,
+  StatusAnswer,
+  UpstreamErrorReport,
+  UpstreamStateReport,
+  UsageGroupBy,
+  UsageReportRow as UsageRow,
+} from '../../src/admin/console-types.js';
 
 export interface UsageFilter {
   key?: string;
+  upstream?: string;
   since?: Date;
   until?: Date;
-  by: 'key' | 'model' | 'day';
+  by: UsageGroupBy;
 }
 
 export async function usage(filter: UsageFilter): Promise<UsageRow[]> {
   const query = new URLSearchParams({ by: filter.by });
   if (filter.key) query.set('key', filter.key);
+  if (filter.upstream) query.set('upstream', filter.upstream);
   if (filter.since) query.set('since', filter.since.toISOString());
   if (filter.until) query.set('until', filter.until.toISOString());
   return (await api.get<{ data: UsageRow[] }>(`/admin/usage?${query}`)).data;
+}
+
+export async function latency(since: Date): Promise<LatencyAnswer> {
+  return api.get<LatencyAnswer>(`/admin/latency?${new URLSearchParams({ since: since.toISOString() })}`);
 }

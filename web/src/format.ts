@@ -24,13 +24,28 @@ export function toCsv(rows: Array<Record<string, unknown>>): string {
 
 /** The rows of a by-day report over every UTC day from `since` to `until` (inclusive), absent days as zero. */
 export function everyDay<T extends { group: string }>(rows: T[], since: Date, until: Date, zero: (day: string) => T): T[] {
-  const byDay = new Map(rows.map((row) => [row.group, row]));
+  return everyPeriod(rows, since, until, 86_400_000, 10, zero);
+}
+
+/** The rows of a by-hour report (`YYYY-MM-DDTHH`) over every UTC hour from `since` to `until` (inclusive), absent hours as zero. */
+export function everyHour<T extends { group: string }>(rows: T[], since: Date, until: Date, zero: (hour: string) => T): T[] {
+  return everyPeriod(rows, since, until, 3_600_000, 13, zero);
+}
+
+function everyPeriod<T extends { group: string }>(rows: T[], since: Date, until: Date, ms: number, length: number, zero: (group: string) => T): T[] {
+  const byGroup = new Map(rows.map((row) => [row.group, row]));
   const out: T[] = [];
-  for (let at = Date.UTC(since.getUTCFullYear(), since.getUTCMonth(), since.getUTCDate()); at <= until.getTime() && out.length < 3660; at += 86_400_000) {
-    const day = new Date(at).toISOString().slice(0, 10);
-    out.push(byDay.get(day) ?? zero(day));
+  for (let at = Math.floor(since.getTime() / ms) * ms; at <= until.getTime() && out.length < 8800; at += ms) {
+    const group = new Date(at).toISOString().slice(0, length);
+    out.push(byGroup.get(group) ?? zero(group));
   }
   return out;
 }
+
+/** A day (`YYYY-MM-DD`) or hour (`YYYY-MM-DDTHH`) group as Unix seconds, for the charts. */
+export const groupSeconds = (group: string): number => Date.parse(group.length === 10 ? `${group}T00:00:00Z` : `${group}:00:00Z`) / 1000;
+
+/** Milliseconds: `0.412 ms` under 10, whole above. */
+export const ms = (value: number | null): string => (value === null ? '—' : value < 10 ? `${value.toFixed(value < 1 ? 3 : 1)} ms` : `${Math.round(value).toLocaleString()} ms`);
 
 export const zeroRow = (group: string) => ({ group, requests: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, totalTokens: 0, costUsd: null, errors: 0 });

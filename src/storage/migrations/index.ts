@@ -3,6 +3,8 @@ import { initial } from './0001-initial.js';
 import { confinement } from './0002-confinement.js';
 import { backgroundUsage } from './0003-background-usage.js';
 import { usageRollup } from './0004-usage-rollup.js';
+import { conversations } from './0005-conversations.js';
+import { responseCache } from './0006-response-cache.js';
 
 /**
  * Every migration, keyed by the name recorded in `kysely_migration`. A static map rather than
@@ -14,4 +16,6 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0002_confinement': confinement,
   '0003_background_usage': backgroundUsage,
   '0004_usage_rollup': usageRollup,
+  '0005_conversations': conversations,
+  '0006_response_cache': responseCache,
 });

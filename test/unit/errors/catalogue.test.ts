@@ -19,6 +19,13 @@ describe('refused before upstream', () => {
       // Raised by the admin API only, which never calls an upstream.
       'conflict',
       'reload_refused',
+      // Raised by the web console's admin listener only (routes/console.ts, routes/admin.ts).
+      'csrf_refused',
+      'too_many_sign_ins',
+      // Raised by the conversation endpoints of /api/chat, which never call an upstream.
+      'conversation_not_found',
+      // Admission refuses a limited key while the shared Redis is away (limits/failover-limit-store.ts).
+      'limits_unavailable',
     ];
     // Raised only by ActiveStreams.stopAll(): a stream the upstream was already answering, cut at
     // drain_timeout and recorded with its estimated usage. Leaving it out of the reloaded totals let

@@ -5,7 +5,7 @@ import { GatewayMetrics } from '../../../src/observability/metrics.js';
 
 it('docs/metrics.md lists every openai_api_* metric the gateway exposes, with its type, and no other', async () => {
   const known = new Map<string, string>();
-  const metrics = new GatewayMetrics({ knownModels: () => known, upstreams: () => [], activeRelays: () => 0, usageQueueDepth: () => 0, databaseUp: () => true, appKeys: () => 0 });
+  const metrics = new GatewayMetrics({ knownModels: () => known, upstreams: () => [], activeRelays: () => 0, usageQueueDepth: () => 0, databaseUp: () => true, redisUp: () => true, appKeys: () => 0 });
   const exposed = new Map<string, string>();
   for (const [, name, type] of (await metrics.text()).matchAll(/^# TYPE (openai_api_\S+) (\S+)$/gm)) exposed.set(name!, type!);
   const doc = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');

@@ -40,6 +40,12 @@ function caller(settings: Partial<KeySettings>): Caller {
     allowOrigin: null,
     endpoints: null,
     metadata: null,
+    memory: null,
+    memoryMaxTokens: null,
+    memoryMaxTurns: null,
+    memoryTtl: null,
+    cacheTtl: null,
+    cacheGroup: null,
     ...settings,
   };
   const key = toAppKey(row);

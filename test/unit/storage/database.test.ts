@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { openDatabase, redactUrl } from '../../../src/storage/database.js';
+import { migrations } from '../../../src/storage/migrations/index.js';
 import { StorageError } from '../../../src/storage/storage-error.js';
 import { storageBackends } from '../../helpers/databases.js';
 
@@ -22,14 +23,13 @@ for (const backend of storageBackends()) {
       try {
         assert.equal(database.kind, backend.name);
         const names = await tableNames(database.db);
-        for (const table of ['app_keys', 'usage_records', 'usage_hourly', 'usage_daily', 'owned_objects', 'kysely_migration', 'kysely_migration_lock']) {
+        for (const table of ['app_keys', 'usage_records', 'usage_hourly', 'usage_daily', 'owned_objects', 'conversations', 'conversation_turns', 'kysely_migration', 'kysely_migration_lock']) {
           assert.ok(names.includes(table), `${table} missing from ${names.join(', ')}`);
         }
         const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(database.db);
-        assert.deepEqual(
-          applied.rows.map((row) => row.name),
-          ['0001_initial', '0002_confinement', '0003_background_usage', '0004_usage_rollup'],
-        );
+        // Every migration there is, in order (the list grows with each one).
+        assert.deepEqual(applied.rows.map((row) => row.name), Object.keys(migrations).sort());
+        assert.deepEqual(applied.rows.map((row) => row.name).slice(0, 5), ['0001_initial', '0002_confinement', '0003_background_usage', '0004_usage_rollup', '0005_conversations']);
         await database.ping();
       } finally {
         await database.cleanup();
@@ -55,7 +55,7 @@ for (const backend of storageBackends()) {
         const again = await openDatabase(first.url);
         try {
           const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(again.db);
-          assert.equal(applied.rows.length, 4);
+          assert.equal(applied.rows.length, Object.keys(migrations).length);
           const rows = await again.db.selectFrom('app_keys').select('name').execute();
           assert.deepEqual(rows, [{ name: 'kept' }]);
         } finally {

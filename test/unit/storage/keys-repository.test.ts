@@ -98,6 +98,12 @@ for (const backend of storageBackends()) {
         botDesc: 'Support bot.\nAnswers in "quotes" and \'apostrophes\'.',
         personaMode: 'prepend' as const,
         maxTokensCeiling: 4096,
+        memory: false,
+        memoryMaxTokens: 2000,
+        memoryMaxTurns: 20,
+        memoryTtl: 86_400,
+        cacheTtl: 0,
+        cacheGroup: 'team.a-1',
         expiresAt: new Date('2031-02-03T04:05:06.789Z'),
         enabled: false,
       };

@@ -88,6 +88,7 @@ function columnsOf(record: UsageRecord): Record<string, unknown> {
     aborted: record.aborted ? 1 : 0,
     usage_source: record.usageSource,
     error_code: record.errorCode,
+    conversation_id: record.conversationId ?? null,
   };
 }
 
@@ -238,6 +239,7 @@ for (const backend of storageBackends()) {
         model: i % 5 === 0 ? (awkward[(i + 3) % awkward.length] as string) : record.model,
         errorCode: i % 11 === 0 ? (awkward[(i + 5) % awkward.length] as string) : record.errorCode,
         costUsd: i % 13 === 0 ? 1 / 3 : record.costUsd,
+        conversationId: i % 3 === 0 ? (awkward[(i + 7) % awkward.length] as string) : i % 3 === 1 ? `wxid_${i}` : undefined,
       }));
       await usage.insertBatch(batch);
       const rows = await database.db.selectFrom('usage_records').selectAll().where('request_id', 'like', 'flush1000_%').orderBy('id').execute();

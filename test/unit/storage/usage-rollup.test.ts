@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import { REFUSED_BEFORE_UPSTREAM } from '../../../src/errors/catalogue.js';
 import { StorageHealth } from '../../../src/metering/storage-health.js';
@@ -11,6 +11,7 @@ import { createLogger } from '../../../src/observability/logger.js';
 import { openDatabase } from '../../../src/storage/database.js';
 import { KeysRepository } from '../../../src/storage/keys-repository.js';
 import { backfillUsageRollup } from '../../../src/storage/migrations/0004-usage-rollup.js';
+import { migrations } from '../../../src/storage/migrations/index.js';
 import type { Schema } from '../../../src/storage/schema.js';
 import { splitRange } from '../../../src/storage/usage-rollup.js';
 import { UsageRepository } from '../../../src/storage/usage-repository.js';
@@ -192,13 +193,14 @@ async function rawTotals(db: Kysely<Schema>, keyId: string, since: Date | undefi
   return { requests: Number(row.requests), tokens: Number(row.tokens), costUsd: Number(row.cost_usd) };
 }
 
-const RAW_GROUPS: Record<UsageGroupBy, string> = { model: `coalesce(model, '(none)')`, key: `coalesce(key_name, '(none)')`, day: 'substr(ts, 1, 10)' };
+const RAW_GROUPS: Record<UsageGroupBy, string> = { model: `coalesce(model, '(none)')`, key: `coalesce(key_name, '(none)')`, upstream: `coalesce(upstream, '(none)')`, day: 'substr(ts, 1, 10)', hour: 'substr(ts, 1, 13)' };
 
 /** A report as it was computed before the rollup: raw rows only. */
 async function rawReport(db: Kysely<Schema>, filter: UsageReportFilter): Promise<UsageReportRow[]> {
   const group = sql.raw(RAW_GROUPS[filter.by]);
   const where = [sql`1 = 1`];
   if (filter.keyName !== undefined) where.push(sql`key_name = ${filter.keyName}`);
+  if (filter.upstream !== undefined) where.push(sql`upstream = ${filter.upstream}`);
   if (filter.since !== undefined) where.push(sql`ts >= ${filter.since.toISOString()}`);
   if (filter.until !== undefined) where.push(sql`ts < ${filter.until.toISOString()}`);
   const { rows } = await sql<Record<string, string | number | null>>`
@@ -338,10 +340,14 @@ for (const backend of storageBackends()) {
                 assert.ok(closeTo(got.costUsd, want.costUsd), `${keyId}: cost ${got.costUsd} vs ${want.costUsd}`);
               }
             }
-            for (const by of ['key', 'model', 'day'] as const) {
+            for (const by of ['key', 'model', 'day', 'hour', 'upstream'] as const) {
               for (const keyName of [undefined, 'alice', '']) {
                 const filter: UsageReportFilter = { by, since, until, ...(keyName === undefined ? {} : { keyName }) };
                 assertSameReport(await usage.report(filter, now), await rawReport(database.db, filter), `by ${by} key ${keyName}`);
+              }
+              for (const upstream of ['primary', 'backup']) {
+                const filter: UsageReportFilter = { by, since, until, upstream };
+                assertSameReport(await usage.report(filter, now), await rawReport(database.db, filter), `by ${by} upstream ${upstream}`);
               }
             }
           },
@@ -384,10 +390,11 @@ for (const backend of storageBackends()) {
 
     test('backfills both rollups from the raw rows already stored, once, and later flushes add to them', async () => {
       database = await backend.open();
-      // Back to the schema before 0004, holding 3,000 raw rows written by an older gateway.
-      await database.db.schema.dropTable('usage_hourly').execute();
-      await database.db.schema.dropTable('usage_daily').execute();
-      await database.db.deleteFrom('kysely_migration' as never).where('name' as never, '=', '0004_usage_rollup' as never).execute();
+      // Back to the schema before 0004 (later migrations undone too), holding 3,000 raw rows written by an older gateway.
+      const schema = database.kind === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]!.schema : undefined;
+      const migrator = new Migrator({ db: database.db, provider: { getMigrations: () => Promise.resolve({ ...migrations }) }, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
+      const { error } = await migrator.migrateTo('0003_background_usage');
+      assert.equal(error, undefined);
       const old = makeRecords(3000, 48, 11);
       for (let i = 0; i < old.length; i += 500) {
         await database.db

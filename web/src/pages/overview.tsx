@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { usage, type UsageRow } from '../api';
+import { latency, usage, type LatencyAnswer, type UsageRow } from '../api';
 import { Chart } from '../chart';
-import { everyDay, number, percent, usd, zeroRow } from '../format';
+import { everyHour, groupSeconds, ms, number, percent, usd, zeroRow } from '../format';
 import { useT, type Key } from '../i18n';
 
 const RANGES: Array<[Key, number]> = [
@@ -43,34 +43,39 @@ export function Overview() {
   const [range, setRange] = useState(1);
   const [byKey, setByKey] = useState<UsageRow[]>([]);
   const [byModel, setByModel] = useState<UsageRow[]>([]);
-  const [byDay, setByDay] = useState<UsageRow[]>([]);
+  const [byHour, setByHour] = useState<UsageRow[]>([]);
+  const [times, setTimes] = useState<LatencyAnswer | undefined>();
   const [error, setError] = useState('');
 
   useEffect(() => {
-    const since = new Date(Date.now() - RANGES[range]![1]);
-    Promise.all([usage({ by: 'key', since }), usage({ by: 'model', since })])
-      .then(([keys, models]) => {
+    const now = new Date();
+    const since = new Date(now.getTime() - RANGES[range]![1]);
+    Promise.all([usage({ by: 'key', since }), usage({ by: 'model', since }), usage({ by: 'hour', since }), latency(since)])
+      .then(([keys, models, hours, answer]) => {
         setByKey(keys);
         setByModel(models);
+        setByHour(everyHour(hours, since, now, zeroRow));
+        setTimes(answer);
       })
       .catch((e: Error) => setError(e.message));
   }, [range]);
-  useEffect(() => {
-    const since = new Date(Date.now() - RANGES[2]![1]);
-    usage({ by: 'day', since })
-      .then((rows) => setByDay(everyDay(rows, since, new Date(), zeroRow)))
-      .catch((e: Error) => setError(e.message));
-  }, []);
 
   const requests = sum(byKey, (r) => r.requests);
-  const series = useMemo(
+  const x = useMemo(() => byHour.map((r) => groupSeconds(r.group)), [byHour]);
+  const traffic = useMemo(
     () => [
-      { label: t('requests'), values: byDay.map((r) => r.requests), color: '#2563eb' },
-      { label: t('tokens'), values: byDay.map((r) => r.totalTokens), color: '#16a34a', right: true },
+      { label: t('requests'), values: byHour.map((r) => r.requests), color: '#2563eb' },
+      { label: `${t('errorRate')} %`, values: byHour.map((r) => (r.requests === 0 ? 0 : (100 * r.errors) / r.requests)), color: '#dc2626', right: true, format: (v: number) => `${v}%` },
     ],
-    [byDay, t('requests')],
+    [byHour, t('requests')],
   );
-  const days = useMemo(() => byDay.map((r) => r.group), [byDay]);
+  const spend = useMemo(
+    () => [
+      { label: t('tokens'), values: byHour.map((r) => r.totalTokens), color: '#16a34a' },
+      { label: t('cost'), values: byHour.map((r) => r.costUsd ?? 0), color: '#9333ea', right: true, format: (v: number) => (v === 0 ? '0' : v < 0.01 ? `$${v.toExponential(1)}` : `$${Number(v.toPrecision(3))}`) },
+    ],
+    [byHour, t('tokens')],
+  );
   return (
     <div>
       <div class="toolbar" role="tablist">
@@ -87,10 +92,23 @@ export function Overview() {
         <div class="stat"><span>{t('cost')}</span><strong>{usd(sum(byKey, (r) => r.costUsd))}</strong></div>
         <div class="stat"><span>{t('errorRate')}</span><strong>{percent(sum(byKey, (r) => r.errors), requests)}</strong></div>
       </div>
-      <section class="card">
-        <h3>{t('perDay')}</h3>
-        <Chart days={days} series={series} />
-      </section>
+      <div class="stats">
+        <div class="stat"><span>{t('latencyP')}</span><strong data-stat="latency">{ms(times?.latency_ms.p50 ?? null)} / {ms(times?.latency_ms.p95 ?? null)}</strong></div>
+        <div class="stat"><span>{t('overheadP')}</span><strong data-stat="overhead">{ms(times?.overhead_ms.p50 ?? null)} / {ms(times?.overhead_ms.p95 ?? null)}</strong></div>
+      </div>
+      <p class="muted" data-stat="latency-samples">
+        {times && times.samples > 0 ? t('latencyOver', { count: number(times.samples), since: new Date(times.oldest!).toLocaleString() }) : t('latencyNone')}
+      </p>
+      <div class="grid2">
+        <section class="card">
+          <h3>{t('perHourTraffic')}</h3>
+          <Chart x={x} series={traffic} />
+        </section>
+        <section class="card">
+          <h3>{t('perHourSpend')}</h3>
+          <Chart x={x} series={spend} />
+        </section>
+      </div>
       <div class="grid2">
         <Top title={t('topKeys')} rows={byKey} />
         <Top title={t('topModels')} rows={byModel} />

@@ -1,51 +1,53 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api } from '../api';
+import { api, type ReloadAnswer, type StatusAnswer, type UpstreamErrorReport } from '../api';
 import { dash, number, percent } from '../format';
 import { useT } from '../i18n';
 
-interface KeyState {
-  index: number;
-  /** Already masked by the server (a few characters of the key). */
-  hint: string;
-  status: string;
-  inFlight: number;
-  requests: number;
-  errors: number;
-  coolingUntil?: string;
-  disabledReason?: string;
-}
-
-interface UpstreamState {
-  name: string;
-  type: string;
-  weight: number;
-  circuit: string;
-  circuitOpenUntil?: string;
-  inFlight: number;
-  requests: number;
-  errors: number;
-  keys: KeyState[];
-}
-
-interface Status {
-  storage: { healthy: boolean; reason: string | null; pending_usage_records: number };
-  keys: number;
-  active_streams: number;
-  upstreams: UpstreamState[];
+/** The upstream's last failed attempts; the server has masked any key in the messages. */
+function LastErrors({ errors }: { errors: UpstreamErrorReport[] }) {
+  const t = useT();
+  return (
+    <details class="last-errors" open={errors.length > 0}>
+      <summary>
+        {t('lastErrors')} ({errors.length})
+      </summary>
+      {errors.length === 0 ? (
+        <p class="muted">{t('noErrors')}</p>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr><th>{t('time')}</th><th>{t('statusCode')}</th><th>{t('upstreamKeys')}</th><th>{t('message')}</th></tr>
+            </thead>
+            <tbody>
+              {errors.map((error, index) => (
+                <tr key={`${error.time}-${index}`} data-upstream-error>
+                  <td>{new Date(error.time).toLocaleString()}</td>
+                  <td>{[error.status, error.code].filter((part) => part !== null).join(' · ') || '—'}</td>
+                  <td>#{error.keyIndex}</td>
+                  <td class="message">{error.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </details>
+  );
 }
 
 export function Upstreams() {
   const t = useT();
-  const [status, setStatus] = useState<Status | undefined>();
+  const [status, setStatus] = useState<StatusAnswer | undefined>();
   const [message, setMessage] = useState('');
   const [version, setVersion] = useState(0);
 
   useEffect(() => {
-    api.get<Status>('/admin/status').then(setStatus, (e: Error) => setMessage(e.message));
+    api.get<StatusAnswer>('/admin/status').then(setStatus, (e: Error) => setMessage(e.message));
   }, [version]);
 
   const reload = () =>
-    api.post<{ needs_restart: string[] }>('/admin/reload').then(
+    api.post<ReloadAnswer>('/admin/reload').then(
       (result) => {
         setMessage(result.needs_restart.length > 0 ? t('needsRestart', { list: result.needs_restart.join(', ') }) : t('reloaded'));
         setVersion((v) => v + 1);
@@ -96,6 +98,7 @@ export function Upstreams() {
               </tbody>
             </table>
           </div>
+          <LastErrors errors={upstream.lastErrors} />
         </section>
       ))}
     </div>

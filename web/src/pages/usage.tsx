@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, usage, type AppKey, type UsageFilter, type UsageRow } from '../api';
+import { api, usage, type AppKey, type StatusAnswer, type UsageFilter, type UsageRow } from '../api';
 import { Chart } from '../chart';
-import { everyDay, number, toCsv, usd, zeroRow } from '../format';
+import { everyDay, groupSeconds, number, toCsv, usd, zeroRow } from '../format';
 import { useT } from '../i18n';
 
 const isoDay = (date: Date): string => date.toISOString().slice(0, 10);
@@ -10,6 +10,8 @@ export function Usage() {
   const t = useT();
   const [keys, setKeys] = useState<string[]>([]);
   const [key, setKey] = useState('');
+  const [upstreams, setUpstreams] = useState<string[]>([]);
+  const [upstream, setUpstream] = useState('');
   const [model, setModel] = useState('');
   const [since, setSince] = useState(isoDay(new Date(Date.now() - 29 * 86_400_000)));
   const [until, setUntil] = useState(isoDay(new Date()));
@@ -21,10 +23,11 @@ export function Usage() {
 
   useEffect(() => {
     api.get<{ data: AppKey[] }>('/admin/keys').then((list) => setKeys(list.data.map((k) => k.name)), () => undefined);
+    api.get<StatusAnswer>('/admin/status').then((status) => setUpstreams(status.upstreams.map((u) => u.name)), () => undefined);
   }, []);
   useEffect(() => {
     // Dates are UTC days, `until` inclusive (the API's until is exclusive).
-    const filter = { key: key || undefined, since: new Date(`${since}T00:00:00Z`), until: new Date(Date.parse(`${until}T00:00:00Z`) + 86_400_000) };
+    const filter = { key: key || undefined, upstream: upstream || undefined, since: new Date(`${since}T00:00:00Z`), until: new Date(Date.parse(`${until}T00:00:00Z`) + 86_400_000) };
     Promise.all([usage({ ...filter, by }), usage({ ...filter, by: 'day' })])
       .then(([grouped, daily]) => {
         setRows(grouped);
@@ -32,7 +35,7 @@ export function Usage() {
         setError('');
       })
       .catch((e: Error) => setError(e.message));
-  }, [key, since, until, by, version]);
+  }, [key, upstream, since, until, by, version]);
 
   // The usage report groups by one dimension: the model filter narrows the rows grouped by model.
   const shown = by === 'model' && model !== '' ? rows.filter((row) => row.group.includes(model)) : rows;
@@ -43,7 +46,7 @@ export function Usage() {
     ],
     [days, t('tokens')],
   );
-  const dayLabels = useMemo(() => days.map((r) => r.group), [days]);
+  const x = useMemo(() => days.map((r) => groupSeconds(r.group)), [days]);
 
   const exportCsv = () => {
     const csv = toCsv(shown.map((row) => ({ [by]: row.group, requests: row.requests, prompt_tokens: row.promptTokens, completion_tokens: row.completionTokens, cached_tokens: row.cachedTokens, reasoning_tokens: row.reasoningTokens, total_tokens: row.totalTokens, cost_usd: row.costUsd, errors: row.errors })));
@@ -67,6 +70,15 @@ export function Usage() {
           </select>
         </label>
         <label>
+          {t('upstream')}
+          <select name="upstream" value={upstream} onChange={(e) => setUpstream((e.target as HTMLSelectElement).value)}>
+            <option value="">{t('all')}</option>
+            {upstreams.map((name) => (
+              <option key={name} value={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
           {t('model')}
           <input name="model" value={model} disabled={by !== 'model'} onInput={(e) => setModel((e.target as HTMLInputElement).value)} />
         </label>
@@ -83,7 +95,9 @@ export function Usage() {
           <select name="by" value={by} onChange={(e) => setBy((e.target as HTMLSelectElement).value as UsageFilter['by'])}>
             <option value="model">{t('model')}</option>
             <option value="key">{t('key')}</option>
+            <option value="upstream">{t('upstream')}</option>
             <option value="day">{t('day')}</option>
+            <option value="hour">{t('hour')}</option>
           </select>
         </label>
         <div class="actions">
@@ -92,12 +106,12 @@ export function Usage() {
         </div>
       </form>
       {error && <p class="error">{error}</p>}
-      <section class="card">{days.length === 0 ? <p class="muted">{t('noData')}</p> : <Chart days={dayLabels} series={series} />}</section>
+      <section class="card">{days.length === 0 ? <p class="muted">{t('noData')}</p> : <Chart x={x} series={series} />}</section>
       <div class="table-wrap">
         <table class="usage">
           <thead>
             <tr>
-              <th>{by === 'model' ? t('model') : by === 'key' ? t('key') : t('day')}</th>
+              <th>{t(by)}</th>
               <th class="num">{t('requests')}</th>
               <th class="num">{t('prompt')}</th>
               <th class="num">{t('completion')}</th>
