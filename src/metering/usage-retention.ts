@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import { BatchedSweep } from '../storage/batched-sweep.js';
 import type { UsageRepository } from '../storage/usage-repository.js';
 
 const HOUR_MS = 3_600_000;
@@ -26,83 +27,22 @@ export interface UsageRetentionOptions {
  * an hour's raw rows are all there or all gone; the hourly rollup is never touched, so reports
  * and budgets keep counting what was deleted.
  */
-export class UsageRetention {
-  readonly #usage: UsageRepository;
-  readonly #options: UsageRetentionOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #pass: Promise<number> | undefined;
-  #stopped = false;
-  /** Ends the pause of a running pass at once when the job stops. */
-  #wake: (() => void) | undefined;
-
+export class UsageRetention extends BatchedSweep {
   constructor(usage: UsageRepository, options: UsageRetentionOptions) {
-    this.#usage = usage;
-    this.#options = options;
-  }
-
-  start(): void {
-    if (this.#stopped || this.#timer !== undefined) return;
-    this.#schedule(this.#options.firstDelayMs ?? 60_000);
-  }
-
-  /**
-   * One pass now (or the one under way): deletes every raw record past the retention, batch by
-   * batch, and resolves with how many went. A failure is logged and ends the pass; the next pass
-   * tries again.
-   */
-  runOnce(): Promise<number> {
-    this.#pass ??= this.#run().finally(() => (this.#pass = undefined));
-    return this.#pass;
-  }
-
-  /** Stops the timer and a pass under way after its current statement; resolves when it has. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#wake?.();
-    await this.#pass;
-  }
-
-  #schedule(delayMs: number): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.runOnce().finally(() => {
-        if (!this.#stopped) this.#schedule(this.#options.intervalMs ?? HOUR_MS);
-      });
-    }, delayMs);
-    this.#timer.unref();
-  }
-
-  async #run(): Promise<number> {
-    const days = this.#options.retentionDays();
-    if (days <= 0 || this.#stopped) return 0;
-    const now = (this.#options.now?.() ?? new Date()).getTime();
-    const before = new Date(Math.floor((now - days * DAY_MS) / HOUR_MS) * HOUR_MS);
-    let deleted = 0;
-    try {
-      while (!this.#stopped) {
-        const count = await this.#usage.deleteRawBefore(before, this.#options.batchSize);
-        if (count === 0) break;
-        deleted += count;
-        await this.#pause(this.#options.pauseMs ?? 100);
-      }
-    } catch (error) {
-      this.#options.logger.warn({ err: (error as Error).message, deleted }, 'deleting usage records past usage_retention failed; the next pass tries again');
-      return deleted;
-    }
-    if (deleted > 0) this.#options.logger.info({ deleted, before: before.toISOString() }, 'usage records past usage_retention deleted');
-    return deleted;
-  }
-
-  #pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    }).finally(() => (this.#wake = undefined));
+    super(
+      () => {
+        const days = options.retentionDays();
+        if (days <= 0) return undefined;
+        const now = (options.now?.() ?? new Date()).getTime();
+        const before = new Date(Math.floor((now - days * DAY_MS) / HOUR_MS) * HOUR_MS);
+        return {
+          deleteBatch: () => usage.deleteRawBefore(before, options.batchSize),
+          doneMessage: 'usage records past usage_retention deleted',
+          failedMessage: 'deleting usage records past usage_retention failed; the next pass tries again',
+          fields: { before: before.toISOString() },
+        };
+      },
+      { logger: options.logger, intervalMs: options.intervalMs ?? HOUR_MS, firstDelayMs: options.firstDelayMs ?? 60_000, pauseMs: options.pauseMs ?? 100 },
+    );
   }
 }

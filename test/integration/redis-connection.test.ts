@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { createLogger } from '../../src/observability/logger.js';
 import { openRedis, type SharedRedis } from '../../src/storage/redis.js';
+import { capturedLogger } from '../helpers/captured-logger.js';
 import { dropRedisPrefix, requireRedis, testRedisPrefix } from '../helpers/redis.js';
 import { TcpSwitch } from '../helpers/tcp-switch.js';
 import { startTestGateway } from '../helpers/gateway.js';
 
 const redis = requireRedis();
-
-function capturedLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('info', sink), lines };
-}
 
 describe('the shared Redis connection', { skip: redis.skip }, () => {
   const prefix = testRedisPrefix();

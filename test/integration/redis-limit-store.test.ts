@@ -1,31 +1,19 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { GatewayError } from '../../src/errors/index.js';
 import { BaselineUnavailable } from '../../src/limits/redis-limit-store.js';
 import { FailoverLimitStore, LimitTracker, RedisLimitStore, type Demand, type Estimate, type KeyLimits, type LoadUsage, type Reservation, type UsageBaseline } from '../../src/limits/index.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { openRedis, type SharedRedis } from '../../src/storage/redis.js';
+import { capturedLogger } from '../helpers/captured-logger.js';
 import { dropRedisPrefix, requireRedis, testRedisPrefix } from '../helpers/redis.js';
 import { TcpSwitch } from '../helpers/tcp-switch.js';
 
 const redis = requireRedis();
 const ZERO: UsageBaseline = { requests: 0, tokens: 0, costUsd: 0 };
-
-function capturedLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('info', sink), lines };
-}
 
 async function outcome(admit: () => Reservation | Promise<Reservation>): Promise<Reservation | GatewayError> {
   try {
