@@ -42,6 +42,21 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
     await page.click(`nav a[data-page="${name}"]`);
     await page.waitForSelector(`nav a.active[data-page="${name}"]`, WAIT);
   };
+  /**
+   * Waits until the first element matching `selector` has text passing `test`. Polled through
+   * locators, not page.waitForFunction: that one evaluates its predicate with eval in the page,
+   * which the console's Content-Security-Policy (script-src 'self') refuses whenever the
+   * predicate is not already true at the first check.
+   */
+  const waitForText = async (selector: string, test: (text: string) => boolean) => {
+    const deadline = Date.now() + WAIT.timeout;
+    for (;;) {
+      const text = (await page.locator(selector).first().textContent(WAIT)) ?? '';
+      if (test(text)) return;
+      if (Date.now() > deadline) assert.fail(`${selector} never showed the expected text; it shows ${JSON.stringify(text)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
   const watchCsp = (target: Page) => target.on('console', (message) => message.text().includes('Content Security Policy') && cspViolations.push(message.text()));
 
   before(async () => {
@@ -140,12 +155,11 @@ describe('the admin web console in Chromium', { skip, timeout: 240_000 }, () => 
     await shot(page, 'usage');
 
     await open('overview');
-    // Strings, not functions: they run in the page, and this file is type-checked without the DOM library.
-    await page.waitForFunction(`document.querySelector('[data-stat="tokens"]')?.textContent === '17'`, undefined, WAIT);
+    await waitForText('[data-stat="tokens"]', (text) => text === '17');
     await page.waitForSelector('.uplot', WAIT);
     // p50/p95 from the request just made: figures, not the dashes shown without samples.
-    await page.waitForFunction(`/\\d/.test(document.querySelector('[data-stat="latency"]')?.textContent ?? '')`, undefined, WAIT);
-    await page.waitForFunction(`/\\d/.test(document.querySelector('[data-stat="overhead"]')?.textContent ?? '')`, undefined, WAIT);
+    await waitForText('[data-stat="latency"]', (text) => /\d/.test(text));
+    await waitForText('[data-stat="overhead"]', (text) => /\d/.test(text));
     await shot(page, 'overview');
   });
 
