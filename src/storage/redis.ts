@@ -155,7 +155,7 @@ export class SharedRedis {
     if (this.downLogged) return;
     this.downLogged = true;
     // ioredis's messages name the address and the failure, never the URL's password.
-    this.options.logger.error({ err: reason }, 'redis unreachable; shared limits, key changes and the cache follow fail_open until it recovers');
+    this.options.logger.error({ err: reason }, 'redis unreachable; until it recovers, shared limits follow fail_open, key changes come by the poll and the cache misses');
   }
 }
 
