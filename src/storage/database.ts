@@ -197,7 +197,13 @@ async function migrate(database: Database): Promise<void> {
     provider: { getMigrations: () => Promise.resolve({ ...migrations }) },
     ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely checks for its tables by reading the catalog of every schema in the database: another
+  // schema dropped at that moment (another application, or parallel test fixtures) fails the scan
+  // with undefined_schema. Nothing was applied then (each migration is a transaction): try again.
+  for (let retry = 0; retry < 3 && error !== undefined && otherSchemaVanished(error, migrationTableSchema); retry++) {
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error !== undefined) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;
     const where = failed === undefined ? '' : ` in ${failed}`;
@@ -205,6 +211,13 @@ async function migrate(database: Database): Promise<void> {
       cause: error,
     });
   }
+}
+
+/** A PostgreSQL undefined_schema (3F000) error naming a schema other than ours. */
+function otherSchemaVanished(error: unknown, ours: string | undefined): boolean {
+  if ((error as { code?: unknown }).code !== '3F000') return false;
+  const named = /schema "([^"]+)" does not exist/.exec((error as Error).message)?.[1];
+  return named !== undefined && named !== ours;
 }
 
 function reasonOf(error: unknown): string {
