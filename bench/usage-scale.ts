@@ -21,6 +21,7 @@ import { openDatabase, type Database } from '../src/storage/database.js';
 import { backfillUsageRollup } from '../src/storage/migrations/0004-usage-rollup.js';
 import type { Schema } from '../src/storage/schema.js';
 import { UsageRepository, type UsageRecord, type UsageReportFilter, type UsageTotals } from '../src/storage/usage-repository.js';
+import { seededRandom as random } from '../test/helpers/seeded-random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,16 +44,6 @@ const PG_DATABASE = 'usage_scale_bench';
 const RUNS = 7;
 
 // ---- data: deterministic, shaped like a busy gateway -------------------------------------------
-
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'gpt-4.1-mini', 'gpt-4.1-nano', 'o3', 'o3-mini', 'o4-mini', 'text-embedding-3-small', 'text-embedding-3-large', 'claude-sonnet-4-5', 'local-llama'];
 const PRICES: Record<string, [number, number] | null> = { 'gpt-4o-mini': [0.15, 0.6], 'gpt-4o': [2.5, 10], 'gpt-4.1': [2, 8], 'gpt-4.1-mini': [0.4, 1.6], 'gpt-4.1-nano': [0.1, 0.4], o3: [2, 8], 'o3-mini': [1.1, 4.4], 'o4-mini': [1.1, 4.4], 'text-embedding-3-small': [0.02, 0], 'text-embedding-3-large': [0.13, 0], 'claude-sonnet-4-5': [3, 15], 'local-llama': null };

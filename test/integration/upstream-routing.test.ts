@@ -7,6 +7,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamPool, type PoolRequest } from '../../src/upstream/pool.js';
 import { openAiError } from '../helpers/fake-upstream.js';
 import { TEST_TIMEOUTS, upstreamFixture } from '../helpers/upstream-fixture.js';
+import { seededRandom as seeded } from '../helpers/seeded-random.js';
 
 const SETTINGS: PoolSettings = { maxAttempts: 3, retryBaseDelayMs: 100, cooldownMs: 30_000, circuitErrorRatio: 0.5, circuitMinRequests: 2, circuitWindowMs: 30_000, circuitOpenMs: 30_000 };
 const TIMEOUTS = TEST_TIMEOUTS;
@@ -19,18 +20,6 @@ const bearer = (key: string): string => `Bearer ${key}`;
 
 function entry(name: string, baseUrl: string, overrides: Partial<UpstreamConfig> = {}): UpstreamConfig {
   return { name, type: 'openai', baseUrl, apiKeys: [keyOf(name)], weight: 1, models: ['*'], headers: {}, apiVersion: undefined, deployments: {}, proxy: undefined, includeUsage: true, websockets: true, anthropicVersion: undefined, ...overrides };
-}
-
-/** mulberry32: a small seeded PRNG, so a test drawing at random draws the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function poolOf(upstreams: UpstreamConfig[], settings: Partial<PoolSettings> = {}, random = () => 0): { pool: UpstreamPool; clock: { now: number } } {

@@ -6,22 +6,12 @@ import type { UsageRecord, UsageReportFilter, UsageReportRow } from '../../../sr
 import { StorageError } from '../../../src/storage/storage-error.js';
 import { storageBackends } from '../../helpers/databases.js';
 import type { TestDatabase } from '../../helpers/databases.js';
+import { seededRandom as random } from '../../helpers/seeded-random.js';
 
 const DAY = 86_400_000;
 const START = Date.parse('2030-03-01T00:00:00.000Z');
 const MODELS = ['gpt-4o', 'gpt-4o-mini', 'o3-mini', 'local-llama', null] as const;
 const KEYS = ['alice', 'bob', 'carol', 'dave', null] as const;
-
-/** Small seeded PRNG (mulberry32) so a failure reproduces with the same data. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * 2,500 records over ten UTC days, some a millisecond either side of midnight. local-llama never

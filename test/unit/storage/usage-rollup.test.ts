@@ -18,6 +18,7 @@ import { UsageRepository } from '../../../src/storage/usage-repository.js';
 import type { UsageGroupBy, UsageRecord, UsageReportFilter, UsageReportRow, UsageTotals } from '../../../src/storage/usage-repository.js';
 import { storageBackends } from '../../helpers/databases.js';
 import type { TestDatabase } from '../../helpers/databases.js';
+import { seededRandom as random } from '../../helpers/seeded-random.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -28,17 +29,6 @@ const UPSTREAMS = ['primary', 'backup', null] as const;
 const ERRORS = [null, null, null, null, 'rate_limit_exceeded', 'budget_exceeded', 'invalid_request', 'upstream_500', 'upstream_error'] as const;
 /** Of ERRORS, the catalogue's codes refused before the upstream are rate_limit_exceeded, budget_exceeded and invalid_request. */
 const REFUSED = new Set<string>(REFUSED_BEFORE_UPSTREAM);
-
-/** Small seeded PRNG (mulberry32) so a failure reproduces with the same data. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Shape {
   ts: number;
